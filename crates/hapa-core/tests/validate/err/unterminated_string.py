@@ -1,0 +1,2 @@
+message = "never closed
+print(message)

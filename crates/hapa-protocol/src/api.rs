@@ -1,0 +1,79 @@
+//! Bodies of the hapa-server HTTP API (`/health`, `/api/v1/...`).
+
+use serde::{Deserialize, Serialize};
+
+/// Answer of `GET /health`: the server is up and answering.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthResponse {
+    /// Always `"ok"` when the server answers at all.
+    pub status: String,
+    /// The server's version (its crate version).
+    pub version: String,
+}
+
+/// One Python syntax error, positioned the way Python reports them: lines and columns are
+/// 1-based, columns count Unicode scalar values, and the end is exclusive.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyntaxError {
+    /// 1-based line of the first character of the error.
+    pub line: u32,
+    /// 1-based column of the first character of the error.
+    pub column: u32,
+    /// 1-based line just past the error.
+    pub end_line: u32,
+    /// 1-based column just past the error.
+    pub end_column: u32,
+    /// The parser's message, e.g. "Expected ')', found newline".
+    pub message: String,
+}
+
+/// Body of `POST /api/v1/code/validate`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValidateRequest {
+    /// Python source to check.
+    pub code: String,
+}
+
+/// Answer of `POST /api/v1/code/validate`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValidateResponse {
+    /// Whether the code parses as a Python module.
+    pub valid: bool,
+    /// Every syntax error found (the parser recovers, so there may be several).
+    pub errors: Vec<SyntaxError>,
+}
+
+/// Every error the server answers with: a stable machine-readable `code` and a message
+/// for people.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorBody {
+    /// Stable identifier, e.g. `"not_found"`, `"invalid_json"`.
+    pub code: String,
+    /// What went wrong and what to do about it.
+    pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn health_round_trips_and_rejects_unknown_fields() {
+        let health: HealthResponse =
+            serde_json::from_str(r#"{"status":"ok","version":"0.1.0"}"#).unwrap();
+        assert_eq!(health.status, "ok");
+        assert_eq!(
+            serde_json::to_string(&health).unwrap(),
+            r#"{"status":"ok","version":"0.1.0"}"#
+        );
+        assert!(
+            serde_json::from_str::<HealthResponse>(r#"{"status":"ok","version":"1","x":1}"#)
+                .is_err()
+        );
+    }
+}

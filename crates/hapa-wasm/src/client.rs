@@ -1,0 +1,134 @@
+//! The HTTP client for hapa-server, over the host's `fetch` (gloo-net), so the same code runs
+//! in Node's extension host, a browser host or a worker.
+
+use gloo_net::http::Request;
+use hapa_protocol::api::HealthResponse;
+use hapa_protocol::editor::ServerHealth;
+
+/// Why a call to the server failed, worded for the person who has to fix it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClientError {
+    /// The configured URL is not an http(s) URL.
+    BadUrl {
+        /// The URL as configured.
+        url: String,
+    },
+    /// Nothing answered in time.
+    Timeout {
+        /// The server's base URL.
+        url: String,
+        /// How long we waited.
+        ms: u32,
+    },
+    /// The connection failed (refused, DNS, TLS, reset...).
+    Unreachable {
+        /// The server's base URL.
+        url: String,
+        /// What `fetch` said.
+        detail: String,
+    },
+    /// The server answered, but not with success.
+    Status {
+        /// The server's base URL.
+        url: String,
+        /// The HTTP status.
+        status: u16,
+    },
+    /// The server answered 2xx with a body that is not what HAPA's server sends.
+    Body {
+        /// The server's base URL.
+        url: String,
+        /// The decoding error.
+        detail: String,
+    },
+}
+
+impl std::fmt::Display for ClientError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        const WHAT_TO_DO: &str = "Start it with `cargo xtask run` (or `hapa-server serve`), \
+                                  or set `hapa.serverUrl` to where it runs.";
+        match self {
+            Self::BadUrl { url } => write!(
+                f,
+                "HAPA server URL {url:?} is not an http:// or https:// URL; fix the setting `hapa.serverUrl`."
+            ),
+            Self::Timeout { url, ms } => write!(
+                f,
+                "HAPA server at {url} is not reachable: no answer within {ms} ms. {WHAT_TO_DO}"
+            ),
+            Self::Unreachable { url, detail } => {
+                write!(f, "HAPA server at {url} is not reachable ({detail}). {WHAT_TO_DO}")
+            }
+            Self::Status { url, status } => write!(
+                f,
+                "HAPA server at {url} answered HTTP {status} to /health; see the server's log."
+            ),
+            Self::Body { url, detail } => write!(
+                f,
+                "The server at {url} answered /health with something other than HAPA's health \
+                 report ({detail}); is `hapa.serverUrl` pointing at a HAPA server?"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ClientError {}
+
+/// The base URL without trailing slashes, or an error when it is not http(s).
+fn base_url(url: &str) -> Result<String, ClientError> {
+    let trimmed = url.trim().trim_end_matches('/');
+    if trimmed.starts_with("http://") || trimmed.starts_with("https://") {
+        Ok(trimmed.to_owned())
+    } else {
+        Err(ClientError::BadUrl { url: url.to_owned() })
+    }
+}
+
+/// `GET /health`, bounded by `timeout_ms`.
+pub async fn health(server_url: &str, timeout_ms: u32) -> Result<ServerHealth, ClientError> {
+    let url = base_url(server_url)?;
+    let signal = web_sys::AbortSignal::timeout_with_u32(timeout_ms);
+    let started = js_sys::Date::now();
+    let response = Request::get(&format!("{url}/health"))
+        .abort_signal(Some(&signal))
+        .send()
+        .await
+        .map_err(|error| {
+            if signal.aborted() {
+                ClientError::Timeout { url: url.clone(), ms: timeout_ms }
+            } else {
+                ClientError::Unreachable { url: url.clone(), detail: fetch_failure(&error) }
+            }
+        })?;
+    if !response.ok() {
+        return Err(ClientError::Status { url, status: response.status() });
+    }
+    let health: HealthResponse = response
+        .json()
+        .await
+        .map_err(|error| ClientError::Body { url: url.clone(), detail: error.to_string() })?;
+    Ok(ServerHealth { server_url: url, health, latency_ms: js_sys::Date::now() - started })
+}
+
+/// Node's `fetch` rejects with a bare "fetch failed"; say the part a person can act on.
+fn fetch_failure(error: &gloo_net::Error) -> String {
+    match error {
+        gloo_net::Error::JsError(js) if js.message == "fetch failed" => {
+            "connection failed".to_owned()
+        }
+        gloo_net::Error::JsError(js) => js.message.clone(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_url_accepts_http_and_trims() {
+        assert_eq!(base_url(" http://127.0.0.1:8000/ ").unwrap(), "http://127.0.0.1:8000");
+        assert!(matches!(base_url("file:///etc/passwd"), Err(ClientError::BadUrl { .. })));
+        assert!(matches!(base_url("127.0.0.1:8000"), Err(ClientError::BadUrl { .. })));
+    }
+}

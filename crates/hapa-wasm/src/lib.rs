@@ -1,0 +1,60 @@
+//! The thin wasm-bindgen layer the VS Code extension host loads (`wasm-pack --target nodejs`).
+//!
+//! Each export converts JavaScript values to Rust, calls `hapa-core` (or, for network calls,
+//! the API client in [`client`]) and converts the answer back with serde-wasm-bindgen. Logic
+//! belongs in `hapa-core`; this crate must not grow any, and must not know VS Code: it sees
+//! strings and plain objects, never editor types.
+
+use hapa_protocol::editor::EditorDiagnostic;
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+
+pub mod client;
+
+#[wasm_bindgen(typescript_custom_section)]
+const TS_TYPES: &'static str = r#"
+/** A syntax error positioned for VS Code: 0-based lines, UTF-16 columns. */
+export interface EditorDiagnostic {
+    startLine: number;
+    startCharacter: number;
+    endLine: number;
+    endCharacter: number;
+    message: string;
+}
+/** A successful `GET /health`. */
+export interface ServerHealth {
+    serverUrl: string;
+    health: { status: string; version: string };
+    latencyMs: number;
+}
+"#;
+
+#[wasm_bindgen(start)]
+fn start() {
+    console_error_panic_hook::set_once();
+}
+
+/// Every syntax error of a Python module, positioned for the editor.
+#[wasm_bindgen(js_name = validatePython, unchecked_return_type = "EditorDiagnostic[]")]
+pub fn validate_python(source: &str) -> Result<JsValue, JsError> {
+    let diagnostics: Vec<EditorDiagnostic> = hapa_core::validate::to_editor_diagnostics(
+        source,
+        &hapa_core::validate::module(source),
+    );
+    to_js(&diagnostics)
+}
+
+/// Calls `GET /health` on the server; rejects with a message that says what to do.
+#[wasm_bindgen(js_name = checkHealth, unchecked_return_type = "ServerHealth")]
+pub async fn check_health(server_url: String, timeout_ms: u32) -> Result<JsValue, JsError> {
+    let health = client::health(&server_url, timeout_ms)
+        .await
+        .map_err(|error| JsError::new(&error.to_string()))?;
+    to_js(&health)
+}
+
+fn to_js(value: &impl Serialize) -> Result<JsValue, JsError> {
+    value
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(|error| JsError::new(&error.to_string()))
+}

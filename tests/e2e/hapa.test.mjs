@@ -1,0 +1,116 @@
+//! End-to-end tests of the packaged HAPA extension in a real VS Code: the chat view, syntax
+//! validation in the Problems panel, and the server check. One workbench serves every test.
+
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { after, before } from 'node:test';
+
+import { FIXTURE_WORKSPACE, Workbench, e2eTest, startHapaServer } from './harness.mjs';
+
+/** 1-based lines of broken.py that carry a `# syntax error` comment: where Problems must point. */
+const BROKEN_LINES = readFileSync(path.join(FIXTURE_WORKSPACE, 'broken.py'), 'utf8')
+    .split('\n')
+    .flatMap((line, index) => (line.includes('# syntax error') ? [index + 1] : []));
+
+let workbench;
+let server;
+let serverError;
+
+before(async () => {
+    // The server starts before VS Code so that hapa.serverUrl can point at it from the start. If it
+    // cannot start, only the server test fails: the others do not need it.
+    try {
+        server = await startHapaServer();
+    } catch (error) {
+        serverError = error;
+    }
+    workbench = await Workbench.start({
+        name: 'hapa',
+        // An unused port when the server did not start: its test fails on serverError anyway.
+        settings: { 'hapa.serverUrl': server?.url ?? 'http://127.0.0.1:9' },
+    });
+    if (server) workbench.addArtifact(server.logPath);
+}, { timeout: 25 * 60_000 }); // a fresh machine installs code-server first (minutes)
+
+after(async () => {
+    await workbench?.close();
+    await server?.stop();
+});
+
+const session = () => workbench;
+
+e2eTest('the HAPA activity-bar view renders the chat panel', { timeoutMs: 120_000 }, session, async (wb) => {
+    await wb.openHapaView();
+    // The first load compiles the webview's wasm: allow it time.
+    const frame = await wb.frameWith('main#hapa-chat[data-hapa-ready="true"]', { timeoutMs: 90_000 });
+    const main = frame.locator('main#hapa-chat');
+
+    assert.equal(await main.getAttribute('aria-label'), 'HAPA chat');
+    assert.equal((await main.locator('header h1').textContent())?.trim(), 'HAPA');
+    assert.equal(await main.locator('#hapa-input').count(), 1, 'one #hapa-input');
+    assert.ok(await main.locator('#hapa-input').isVisible(), '#hapa-input is visible');
+    assert.equal(await main.locator('#hapa-input').getAttribute('aria-label'), 'Ask HAPA');
+    assert.equal((await main.locator('#hapa-send').textContent())?.trim(), 'Send');
+    assert.equal(await main.locator('ol#hapa-history').count(), 1, 'one #hapa-history');
+    assert.equal(await main.locator('ol#hapa-history > li').count(), 0, 'the history starts empty');
+    assert.equal((await main.locator('.hapa-empty').textContent())?.trim(), 'Ask HAPA for Python code.');
+});
+
+e2eTest('Validate Python File shows every syntax error of broken.py in Problems', { timeoutMs: 120_000 }, session, async (wb) => {
+    assert.equal(BROKEN_LINES.length, 3, 'the fixture marks three broken lines');
+
+    await wb.openFile('broken.py');
+    assert.equal(await wb.activeLanguage(), 'Python');
+    await wb.runCommand('HAPA: Validate Python File');
+    await wb.openProblems();
+    // Diagnostics of one file arrive together: wait for any, then compare the settled list.
+    const problems = await wb.waitForProblems(
+        'HAPA problems in broken.py',
+        (all) => all.some((problem) => problem.source === 'HAPA' && problem.file === 'broken.py'),
+        { timeoutMs: 60_000 },
+    );
+
+    const hapa = problems.filter((problem) => problem.source === 'HAPA');
+    assert.deepEqual(
+        hapa.map(({ file, line, severity }) => ({ file, line, severity })),
+        BROKEN_LINES.map((line) => ({ file: 'broken.py', line, severity: 'error' })),
+        `Problems shows: ${JSON.stringify(problems, null, 1)}`,
+    );
+    for (const problem of hapa) {
+        assert.ok(problem.message.length > 0, `line ${problem.line} has a message`);
+        assert.ok(problem.column >= 1, `line ${problem.line} has a column`);
+    }
+});
+
+e2eTest('Validate Python File says a valid file has no syntax errors', { timeoutMs: 120_000 }, session, async (wb) => {
+    await wb.openFile('valid.py');
+    assert.equal(await wb.activeLanguage(), 'Python');
+    await wb.clearNotifications();
+    await wb.runCommand('HAPA: Validate Python File');
+
+    const notification = await wb.waitForNotification('HAPA: valid.py has no syntax errors.', { timeoutMs: 60_000 });
+    assert.equal(notification.severity, 'info');
+    await wb.openProblems();
+    const problems = await wb.waitForProblems('the Problems panel to settle', () => true);
+    assert.deepEqual(problems.filter((problem) => problem.file === 'valid.py'), [], 'no problems in valid.py');
+});
+
+e2eTest('Check Server reports a running server as ok and a stopped one as not reachable', { timeoutMs: 150_000 }, session, async (wb) => {
+    if (serverError) throw serverError;
+    const prefix = `HAPA server at ${server.url.replace(/\/$/, '')}`;
+    const escaped = prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+    await wb.clearNotifications();
+    await wb.runCommand('HAPA: Check Server');
+    const ok = await wb.waitForNotification(new RegExp(`^${escaped}/? is ok`), { timeoutMs: 30_000 });
+    assert.equal(ok.severity, 'info', ok.text);
+
+    await server.stop();
+    await wb.clearNotifications();
+    await wb.runCommand('HAPA: Check Server');
+    const down = await wb.waitForNotification(new RegExp(`^${escaped}/? is not reachable`), { timeoutMs: 30_000 });
+    assert.equal(down.severity, 'error', down.text);
+    // The message goes on to say what to do, not just that it failed.
+    assert.match(down.text, /is not reachable\W+\w.{10,}/, down.text);
+});

@@ -33,7 +33,9 @@ pub fn App() -> impl IntoView {
     };
 
     // The host answers asynchronously, by which time the listener above is in place.
-    host::post(&FromWebview::Ready { protocol: WEBVIEW_PROTOCOL_VERSION });
+    host::post(&FromWebview::Ready {
+        protocol: WEBVIEW_PROTOCOL_VERSION,
+    });
 
     view! {
         <main id="hapa-chat" data-hapa-ready="true" aria-label="HAPA chat">
@@ -131,7 +133,7 @@ pub fn Composer(
                 placeholder="Ask for Python code. Enter sends, Shift+Enter adds a line."
                 node_ref=input
                 on:keydown=on_keydown
-            ></textarea>
+            />
             <button id="hapa-send" type="button" on:click=move |_| send()>
                 "Send"
             </button>

@@ -43,7 +43,11 @@ mod tests {
     use super::*;
 
     fn press(key: &str, shift: bool, composing: bool) -> KeyAction {
-        key_action(KeyPress { key, shift, composing })
+        key_action(KeyPress {
+            key,
+            shift,
+            composing,
+        })
     }
 
     #[test]

@@ -19,8 +19,9 @@ pub use app::App;
 
 use wasm_bindgen::prelude::wasm_bindgen;
 
-/// Entry point, run by the wasm-bindgen glue as soon as the module is instantiated: mounts
-/// [`App`] into `<body>`. (The test runner does not call it; tests mount `App` themselves.)
+/// Entry point, run by the wasm-bindgen glue's `init()` as soon as the module is instantiated:
+/// mounts [`App`] into `<body>`. The glue also exports it as `start()`; calling that again
+/// would mount a second app. (The test runner does not call it; tests mount `App` themselves.)
 #[wasm_bindgen(start)]
 pub fn start() {
     console_error_panic_hook::set_once();

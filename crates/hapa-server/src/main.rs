@@ -28,6 +28,13 @@ enum Command {
     },
 }
 
+/// Prints a line on stdout; a reader that went away (a closed pipe) must not stop the server.
+fn say(line: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{line}").and_then(|()| stdout.flush());
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -40,9 +47,9 @@ async fn main() -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("cannot listen on {bind}"))?;
             let local = listener.local_addr()?;
-            // The line tests and `cargo xtask run` wait for; keep its shape.
-            println!("hapa-server listening on http://{local}");
-            println!("hapa-server data dir: {}", data_dir.display());
+            // The first line is what tests and `cargo xtask run` wait for; keep its shape.
+            say(&format!("hapa-server listening on http://{local}"));
+            say(&format!("hapa-server data dir: {}", data_dir.display()));
             hapa_server::serve(listener, hapa_server::shutdown_signal()).await?;
         }
     }

@@ -6,6 +6,7 @@
 //! strings and plain objects, never editor types.
 
 use hapa_protocol::editor::EditorDiagnostic;
+use hapa_protocol::webview::FromWebview;
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
@@ -21,6 +22,12 @@ export interface EditorDiagnostic {
     endCharacter: number;
     message: string;
 }
+/** A message from the chat webview, once the host has checked it (see hapa-protocol). */
+export type FromWebview =
+    | { type: "ready"; protocol: number }
+    | { type: "ask"; text: string };
+/** A message the host sends to the chat webview. */
+export type ToWebview = { type: "notice"; text: string };
 /** A successful `GET /health`. */
 export interface ServerHealth {
     serverUrl: string;
@@ -51,6 +58,17 @@ pub async fn check_health(server_url: String, timeout_ms: u32) -> Result<JsValue
         .await
         .map_err(|error| JsError::new(&error.to_string()))?;
     to_js(&health)
+}
+
+/// Checks a message posted by the chat webview against the protocol; throws a description of
+/// what is wrong when it does not match (the webview is untrusted input).
+#[wasm_bindgen(js_name = parseWebviewMessage, unchecked_return_type = "FromWebview")]
+pub fn parse_webview_message(
+    #[wasm_bindgen(unchecked_param_type = "unknown")] message: JsValue,
+) -> Result<JsValue, JsError> {
+    let message: FromWebview = serde_wasm_bindgen::from_value(message)
+        .map_err(|error| JsError::new(&format!("not a HAPA webview message: {error}")))?;
+    to_js(&message)
 }
 
 fn to_js(value: &impl Serialize) -> Result<JsValue, JsError> {

@@ -1,0 +1,26 @@
+// HAPA's VS Code entry point: registers the chat view and the commands, nothing else.
+// Every piece of logic is in the Rust core (out/wasm), loaded lazily by core.ts.
+import * as vscode from 'vscode';
+import { ChatViewProvider } from './chatView';
+import { checkServer } from './server';
+import { validateActiveFile } from './validate';
+
+export function activate(context: vscode.ExtensionContext): void {
+    const started = performance.now();
+    const log = vscode.window.createOutputChannel('HAPA', { log: true });
+    const diagnostics = vscode.languages.createDiagnosticCollection('hapa');
+    context.subscriptions.push(
+        log,
+        diagnostics,
+        vscode.window.registerWebviewViewProvider(
+            ChatViewProvider.viewId,
+            new ChatViewProvider(context.extensionUri, log),
+        ),
+        vscode.commands.registerCommand('hapa.validateFile', () => validateActiveFile(diagnostics, log)),
+        vscode.commands.registerCommand('hapa.checkServer', () => checkServer(log)),
+        vscode.workspace.onDidCloseTextDocument((document) => diagnostics.delete(document.uri)),
+    );
+    log.info(`HAPA ${context.extension.packageJSON.version} activated in ${(performance.now() - started).toFixed(1)} ms`);
+}
+
+export function deactivate(): void {}

@@ -1,0 +1,102 @@
+//! `cargo xtask dist`: the WebAssembly packages listed in `wasm-pack.toml`, the extension
+//! bundle (esbuild) and `dist/hapa-<version>.vsix` (vsce).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use crate::shell::{cmd, have, root, run};
+
+/// One entry of `wasm-pack.toml`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+struct WasmPackage {
+    /// The crate's directory, relative to the repository root.
+    #[serde(rename = "crate")]
+    krate: String,
+    /// wasm-pack's `--target` (`nodejs`, `web`...).
+    target: String,
+    /// Where the package goes, relative to the repository root.
+    out_dir: String,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WasmPackList {
+    package: Vec<WasmPackage>,
+}
+
+fn wasm_packages() -> anyhow::Result<Vec<WasmPackage>> {
+    let text = std::fs::read_to_string(root().join("wasm-pack.toml"))?;
+    Ok(toml::from_str::<WasmPackList>(&text).context("parsing wasm-pack.toml")?.package)
+}
+
+/// Builds everything and packages the .vsix; returns its path.
+pub fn build() -> anyhow::Result<PathBuf> {
+    let root = root();
+    for package in wasm_packages()? {
+        let out_dir = root.join(&package.out_dir);
+        run(cmd("wasm-pack")
+            .args(["build", "--release", "--no-pack", "--target", &package.target, "--out-dir"])
+            .arg(&out_dir)
+            .arg(root.join(&package.krate)))?;
+        std::fs::remove_file(out_dir.join(".gitignore")).ok();
+        optimise_wasm(&out_dir)?;
+    }
+    std::fs::copy(root.join("webview/style.css"), root.join("out/webview/style.css"))?;
+    run(cmd("node_modules/.bin/esbuild").args([
+        "extension/src/extension.ts",
+        "--bundle",
+        "--platform=node",
+        "--format=cjs",
+        "--target=node20",
+        "--external:vscode",
+        // The wasm-bindgen package is loaded lazily at run time from out/wasm.
+        "--external:./wasm/hapa_wasm.js",
+        "--outfile=out/extension.js",
+        "--log-level=warning",
+    ]))?;
+    let version = package_version()?;
+    std::fs::create_dir_all(root.join("dist"))?;
+    let vsix = root.join(format!("dist/hapa-{version}.vsix"));
+    run(cmd("node_modules/.bin/vsce")
+        .args(["package", "--no-dependencies", "--no-rewrite-relative-links", "--out"])
+        .arg(&vsix))?;
+    let size = std::fs::metadata(&vsix)?.len();
+    eprintln!("packaged {} ({:.1} MB)", vsix.display(), size as f64 / 1e6);
+    Ok(vsix)
+}
+
+/// Shrinks each .wasm in `dir` with Debian's wasm-opt when it is installed; wasm-pack's own
+/// would be downloaded, which this project cannot do.
+fn optimise_wasm(dir: &Path) -> anyhow::Result<()> {
+    if !have("wasm-opt") {
+        eprintln!("note: wasm-opt not found (Debian package binaryen); shipping unoptimised wasm");
+        return Ok(());
+    }
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|ext| ext == "wasm") {
+            let result = run(cmd("wasm-opt")
+                .args(["-Oz", "--strip-debug", "--strip-producers", "--all-features"])
+                .arg(&path)
+                .arg("-o")
+                .arg(&path));
+            if let Err(error) = result {
+                eprintln!("warning: {error:#}; shipping {} unoptimised", path.display());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The extension's version, from package.json.
+pub fn package_version() -> anyhow::Result<String> {
+    #[derive(serde::Deserialize)]
+    struct Manifest {
+        version: String,
+    }
+    let text = std::fs::read_to_string(root().join("package.json"))?;
+    let manifest: Manifest = serde_json::from_str(&text).context("parsing package.json")?;
+    Ok(manifest.version)
+}

@@ -1,0 +1,105 @@
+//! `cargo xtask test`: every test HAPA has, cheapest first, stopping at the first failure.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+
+use anyhow::{Context, bail};
+
+use crate::shell::{cmd, root, run, target_dir};
+use crate::{dist, setup};
+
+/// Crates that must keep compiling to wasm32 although no wasm-pack package builds them yet.
+const WASM_CHECKED: &[&str] = &["hapa-protocol", "hapa-core", "hapa-model"];
+
+/// Runs every suite.
+pub fn all() -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    setup::all(setup::For::Tests)?;
+    run(cmd("cargo").args(["test", "--workspace", "--locked"]))?;
+    let mut check = cmd("cargo");
+    check.args(["check", "--locked", "--target", "wasm32-unknown-unknown"]);
+    for krate in WASM_CHECKED {
+        check.args(["-p", krate]);
+    }
+    run(&mut check)?;
+    let vsix = dist::build()?;
+    run(cmd("node_modules/.bin/tsc").args(["-p", ".", "--noEmit"]))?;
+    let server_bin = target_dir().join("debug/hapa-server");
+    {
+        let server = Server::start(&server_bin)?;
+        // The Rust API client, compiled to wasm, against the real server.
+        run(cmd("wasm-pack")
+            .args(["test", "--node", "crates/hapa-wasm"])
+            .env("HAPA_TEST_SERVER_URL", &server.url))?;
+    }
+    run(cmd("wasm-pack").args(["test", "--headless", "--chrome", "webview"]).env(
+        "CHROMEDRIVER",
+        "/usr/bin/chromedriver",
+    ))?;
+    run(cmd("node")
+        .args(["--test", "--test-concurrency=1", "tests/e2e/"])
+        .env("HAPA_VSIX", &vsix)
+        .env("HAPA_SERVER_BIN", &server_bin)
+        .env("HAPA_CODE_SERVER", setup::code_server_bin()))?;
+    eprintln!("all tests passed in {:.0} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// `hapa-server serve` on an ephemeral port, stopped when dropped.
+pub struct Server {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+}
+
+impl Server {
+    /// Starts the server binary and waits for its "listening on" line.
+    pub fn start(bin: &std::path::Path) -> anyhow::Result<Self> {
+        let data = target_dir().join("xtask-server-data");
+        Self::start_with(bin, "127.0.0.1:0", &data)
+    }
+
+    /// Starts the server on `bind` with its data in `data_dir`.
+    pub fn start_with(
+        bin: &std::path::Path,
+        bind: &str,
+        data_dir: &std::path::Path,
+    ) -> anyhow::Result<Self> {
+        let mut child = cmd(bin.to_str().context("non-UTF-8 path")?)
+            .current_dir(root())
+            .args(["serve", "--bind", bind, "--data-dir"])
+            .arg(data_dir)
+            .stdout(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        let mut stdout = BufReader::new(child.stdout.take().context("no stdout")?);
+        let mut line = String::new();
+        stdout.read_line(&mut line)?;
+        // Keep draining (and showing) what the server prints after its first line.
+        std::thread::spawn(move || {
+            for line in stdout.lines().map_while(Result::ok) {
+                eprintln!("{line}");
+            }
+        });
+        match line.trim().strip_prefix("hapa-server listening on ") {
+            Some(url) => Ok(Self { url: url.to_owned(), child }),
+            None => {
+                let _ = child.kill();
+                bail!("hapa-server did not start (it printed {line:?})")
+            }
+        }
+    }
+
+    /// Waits until the server exits (it stops on Ctrl-C).
+    pub fn wait(&mut self) -> anyhow::Result<()> {
+        self.child.wait()?;
+        Ok(())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use crate::shell::{cmd, have, root, run};
+use crate::shell::{cmd, root, run};
 
 /// One entry of `wasm-pack.toml`.
 #[derive(Debug, serde::Deserialize)]
@@ -67,24 +67,32 @@ pub fn build() -> anyhow::Result<PathBuf> {
     Ok(vsix)
 }
 
-/// Shrinks each .wasm in `dir` with Debian's wasm-opt when it is installed; wasm-pack's own
-/// would be downloaded, which this project cannot do.
+/// The WebAssembly features rustc enables by default for wasm32-unknown-unknown, all of which
+/// Node 20 and VS Code's webviews run. Not `--all-features`: that lets wasm-opt emit typed
+/// function references, which Node 20 refuses to compile.
+const WASM_FEATURES: &[&str] = &[
+    "--enable-bulk-memory",
+    "--enable-nontrapping-float-to-int",
+    "--enable-sign-ext",
+    "--enable-mutable-globals",
+    "--enable-reference-types",
+    "--enable-multivalue",
+];
+
+/// Shrinks each .wasm in `dir` with wasm-opt from npm's `binaryen` package (a devDependency):
+/// wasm-pack's own would be downloaded, which this project cannot do, and Debian's (version
+/// 108) breaks wasm-bindgen's externref table.
 fn optimise_wasm(dir: &Path) -> anyhow::Result<()> {
-    if !have("wasm-opt") {
-        eprintln!("note: wasm-opt not found (Debian package binaryen); shipping unoptimised wasm");
-        return Ok(());
-    }
+    let wasm_opt = root().join("node_modules/.bin/wasm-opt");
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
         if path.extension().is_some_and(|ext| ext == "wasm") {
-            let result = run(cmd("wasm-opt")
-                .args(["-Oz", "--strip-debug", "--strip-producers", "--all-features"])
+            run(cmd(wasm_opt.to_str().unwrap_or("wasm-opt"))
+                .args(["-Oz", "--strip-debug", "--strip-producers"])
+                .args(WASM_FEATURES)
                 .arg(&path)
                 .arg("-o")
-                .arg(&path));
-            if let Err(error) = result {
-                eprintln!("warning: {error:#}; shipping {} unoptimised", path.display());
-            }
+                .arg(&path))?;
         }
     }
     Ok(())

@@ -9,12 +9,9 @@ use crate::shell::{cache_dir, cmd, have, output, root, run};
 /// wasm-pack's version; wasm-bindgen-cli's comes from Cargo.lock (they must match exactly).
 const WASM_PACK_VERSION: &str = "0.15.1";
 
-/// Debian packages the build uses when present (wasm-opt shrinks the .wasm files).
-const BUILD_PACKAGES: &[&str] = &["binaryen"];
-
-/// Debian packages the end-to-end tests need: the browser, and what code-server's native
-/// modules build against (see tests/e2e/install-code-server.sh).
-const TEST_PACKAGES: &[&str] = &["chromium", "ripgrep", "libkrb5-dev", "pkg-config", "binaryen"];
+/// Debian packages the browser tests need: Chromium and its WebDriver (the webview's component
+/// tests), and what code-server's native modules build against (tests/e2e/install-code-server.sh).
+const TEST_PACKAGES: &[&str] = &["chromium", "chromium-driver", "ripgrep", "libkrb5-dev", "pkg-config"];
 
 /// What the caller is about to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,9 +29,9 @@ pub fn all(purpose: For) -> anyhow::Result<()> {
     wasm_pack()?;
     npm_packages()?;
     match purpose {
-        For::Build => debian_packages(BUILD_PACKAGES, false),
+        For::Build => Ok(()),
         For::Tests => {
-            debian_packages(TEST_PACKAGES, true)?;
+            debian_packages(TEST_PACKAGES)?;
             code_server()
         }
     }
@@ -121,36 +118,25 @@ fn debian_installed(package: &str) -> bool {
         .is_some_and(|status| status.contains("install ok installed"))
 }
 
-/// Installs missing Debian packages; when that is impossible (not root, no apt) it is an
-/// error if `required`, otherwise a warning.
-fn debian_packages(packages: &[&str], required: bool) -> anyhow::Result<()> {
+/// Installs missing Debian packages (as root, with apt-get).
+fn debian_packages(packages: &[&str]) -> anyhow::Result<()> {
     let missing: Vec<&str> = packages.iter().copied().filter(|p| !debian_installed(p)).collect();
     if missing.is_empty() {
         return Ok(());
     }
     let is_root = output(cmd("id").arg("-u")).is_some_and(|uid| uid.trim() == "0");
-    let attempt = || -> anyhow::Result<()> {
-        if !is_root || !have("apt-get") {
-            bail!("installing Debian packages needs root and apt-get");
-        }
-        run(cmd("apt-get").arg("update").env("DEBIAN_FRONTEND", "noninteractive"))?;
-        run(cmd("apt-get")
-            .args(["install", "-y", "--no-install-recommends"])
-            .args(&missing)
-            .env("DEBIAN_FRONTEND", "noninteractive"))
-    };
-    match attempt() {
-        Ok(()) => Ok(()),
-        Err(error) if !required => {
-            eprintln!("warning: {error}; going on without {}", missing.join(", "));
-            Ok(())
-        }
-        Err(error) => Err(error.context(format!(
-            "the tests need these Debian packages: {} (run `sudo apt-get install {}`)",
-            missing.join(", "),
+    if !is_root || !have("apt-get") {
+        bail!(
+            "the tests need these Debian packages: {0}; install them with \
+             `sudo apt-get install {0}` and run again",
             missing.join(" ")
-        ))),
+        );
     }
+    run(cmd("apt-get").arg("update").env("DEBIAN_FRONTEND", "noninteractive"))?;
+    run(cmd("apt-get")
+        .args(["install", "-y", "--no-install-recommends"])
+        .args(&missing)
+        .env("DEBIAN_FRONTEND", "noninteractive"))
 }
 
 /// The directory code-server is installed into.

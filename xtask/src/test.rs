@@ -32,10 +32,16 @@ pub fn all() -> anyhow::Result<()> {
             .args(["test", "--node", "crates/hapa-wasm"])
             .env("HAPA_TEST_SERVER_URL", &server.url))?;
     }
-    run(cmd("wasm-pack").args(["test", "--headless", "--chrome", "webview"]).env(
-        "CHROMEDRIVER",
+    // The leptos components in headless Chromium; `--chromedriver` stops wasm-pack from
+    // trying to download one.
+    run(cmd("wasm-pack").args([
+        "test",
+        "--headless",
+        "--chrome",
+        "--chromedriver",
         "/usr/bin/chromedriver",
-    ))?;
+        "webview",
+    ]))?;
     run(cmd("node")
         .args(["--test", "--test-concurrency=1", "tests/e2e/"])
         .env("HAPA_VSIX", &vsix)

@@ -354,7 +354,14 @@ export class Workbench {
         );
         this.url = address;
 
-        this.browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true, timeout: timeoutMs });
+        this.browser = await chromium.launch({
+            executablePath: CHROMIUM,
+            args: CHROMIUM_ARGS,
+            headless: true,
+            timeout: timeoutMs,
+            // Chromium's crash reporter writes under $XDG_CONFIG_HOME whatever its profile dir.
+            env: { ...process.env, XDG_CONFIG_HOME: env.XDG_CONFIG_HOME, XDG_CACHE_HOME: path.join(this.root, 'xdg-cache') },
+        });
         const context = await this.browser.newContext({ viewport: { width: 1400, height: 900 } });
         this.page = await context.newPage();
         this.page.on('console', (message) => this.consoleLines.push(`[${message.type()}] ${message.text()}`));

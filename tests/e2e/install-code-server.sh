@@ -140,10 +140,12 @@ log "npm rebuild argon2"
 (cd "$work" && npm rebuild "${npm_flags[@]}" argon2) >&2
 (cd "$work/node_modules/code-server" && node -e 'require("argon2")') || die "argon2 does not load after npm rebuild"
 
-# --config: without it code-server writes a default config into ~/.config/code-server.
-version="$("$work/$BIN_REL" --config "$work/version-check.yaml" --version 2>&1)" \
+# In a scratch home: even --version writes a default config and logs under ~/.config, ~/.local.
+scratch="$work/version-check"
+version="$(XDG_CONFIG_HOME="$scratch" XDG_DATA_HOME="$scratch" \
+    "$work/$BIN_REL" --config "$scratch/config.yaml" --version 2>&1)" \
     || die "the new code-server does not start: $version"
-rm -f "$work/version-check.yaml"
+rm -rf "$scratch"
 version="$(grep -m1 -E '^[0-9]+\.[0-9]+\.[0-9]+ ' <<<"$version")" || true
 [[ "$version" == "$CODE_SERVER_VERSION "* ]] || die "code-server --version printed '$version', expected $CODE_SERVER_VERSION"
 log "code-server --version: $version"

@@ -520,9 +520,11 @@ export class Workbench {
     async openHapaView({ timeoutMs = 15_000 } = {}) {
         // The item appears once the extension's contributions are registered, a moment after load.
         const item = this.page.locator('.activitybar .action-item a.action-label[aria-label="HAPA"]');
+        const title = this.page.locator('.sidebar .composite.title', { hasText: 'HAPA' }).first();
         await item.waitFor({ state: 'visible', timeout: timeoutMs });
-        await item.click();
-        await this.page.locator('.sidebar .composite.title', { hasText: 'HAPA' }).first().waitFor({ state: 'visible', timeout: timeoutMs });
+        // Clicking the item of the view already shown would hide the side bar.
+        if (!(await title.isVisible())) await item.click();
+        await title.waitFor({ state: 'visible', timeout: timeoutMs });
     }
 
     /**

@@ -1,6 +1,7 @@
 // HAPA's VS Code entry point: registers the chat view and the commands, nothing else.
 // Every piece of logic is in the Rust core (out/wasm), loaded lazily by core.ts.
 import * as vscode from 'vscode';
+import { ApiKeyStore } from './apiKey';
 import { ChatViewProvider } from './chatView';
 import { checkServer } from './server';
 import { validateActiveFile } from './validate';
@@ -9,6 +10,7 @@ export function activate(context: vscode.ExtensionContext): void {
     const started = performance.now();
     const log = vscode.window.createOutputChannel('HAPA', { log: true });
     const diagnostics = vscode.languages.createDiagnosticCollection('hapa');
+    const keys = new ApiKeyStore(context.secrets, log);
     context.subscriptions.push(
         log,
         diagnostics,
@@ -17,7 +19,8 @@ export function activate(context: vscode.ExtensionContext): void {
             new ChatViewProvider(context.extensionUri, log),
         ),
         vscode.commands.registerCommand('hapa.validateFile', () => validateActiveFile(diagnostics, log)),
-        vscode.commands.registerCommand('hapa.checkServer', () => checkServer(log)),
+        vscode.commands.registerCommand('hapa.checkServer', () => checkServer(keys, log)),
+        vscode.commands.registerCommand('hapa.setApiKey', () => keys.promptAndStore()),
         vscode.workspace.onDidCloseTextDocument((document) => diagnostics.delete(document.uri)),
     );
     log.info(`HAPA ${context.extension.packageJSON.version} activated in ${(performance.now() - started).toFixed(1)} ms`);

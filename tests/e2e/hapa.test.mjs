@@ -99,6 +99,40 @@ e2eTest('Validate Python File says a valid file has no syntax errors', { timeout
     assert.deepEqual(problems.filter((problem) => problem.file === 'valid.py'), [], 'no problems in valid.py');
 });
 
+e2eTest('Set API Key refuses a mistyped key as it is typed and stores a good one in SecretStorage', { timeoutMs: 120_000 }, session, async (wb, t) => {
+    if (serverError) throw serverError;
+    const key = await server.createKey('e2e-user', 'user');
+    const typo = key.slice(0, 10) + (key[10] === 'a' ? 'b' : 'a') + key.slice(11);
+
+    await wb.clearNotifications();
+    await wb.runCommand('HAPA: Set API Key');
+    const complaint = await wb.typeInInputBox(typo);
+    t.diagnostic(`for a mistyped key the input box says: ${complaint}`);
+    assert.match(complaint, /check for a typo/);
+    await wb.page.keyboard.press('Enter');
+    assert.ok(await wb.inputBoxOpen(), 'a malformed key cannot be submitted');
+
+    // A well-formed key: the box shows its prompt again instead of a complaint.
+    const prompt = await wb.typeInInputBox(key);
+    assert.doesNotMatch(prompt, /typo|is `hapa_`/, 'a well-formed key raises no complaint');
+    assert.match(prompt, /Press 'Enter' to confirm/);
+    await wb.page.keyboard.press('Enter');
+    await wb.waitForNotification('HAPA: API key stored.', { timeoutMs: 30_000 });
+
+    await wb.clearNotifications();
+    await wb.runCommand('HAPA: Check Server');
+    const accepted = await wb.waitForNotification(/your API key is accepted\.$/, { timeoutMs: 30_000 });
+    t.diagnostic(`notification: ${accepted.text}`);
+    assert.equal(accepted.severity, 'info');
+
+    // The key lives in SecretStorage only: not in settings, not in any log.
+    const files = await findFiles(wb.userDataDir, (f) => f.endsWith('.json') || f.endsWith('.log'));
+    for (const file of files) {
+        const text = await fs.readFile(file, 'utf8').catch(() => '');
+        assert.ok(!text.includes(key), `the key leaked into ${path.relative(wb.userDataDir, file)}`);
+    }
+});
+
 e2eTest('Check Server reports a running server as ok and a stopped one as not reachable', { timeoutMs: 150_000 }, session, async (wb, t) => {
     if (serverError) throw serverError;
     const prefix = `HAPA server at ${server.url.replace(/\/$/, '')}`;
@@ -108,6 +142,7 @@ e2eTest('Check Server reports a running server as ok and a stopped one as not re
     await wb.runCommand('HAPA: Check Server');
     const ok = await wb.waitForNotification(new RegExp(`^${escaped}/? is ok`), { timeoutMs: 30_000 });
     t.diagnostic(`notification: ${ok.text}`);
+    // The previous test stored a key this server issued.
     assert.equal(ok.severity, 'info', ok.text);
 
     await server.stop();

@@ -4,7 +4,7 @@
 // when the session closes, when the test process exits, or on SIGINT/SIGTERM, so a failed or
 // interrupted run leaves nothing behind.
 
-import { spawn, spawnSync } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs/promises';
 import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -12,6 +12,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+const execFileAsync = promisify(execFile);
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const FIXTURE_WORKSPACE = path.join(REPO_ROOT, 'tests/e2e/fixtures/workspace');
@@ -264,6 +267,12 @@ export async function startHapaServer({ timeoutMs = 60_000 } = {}) {
     return {
         url,
         logPath,
+        dataDir,
+        /** `hapa-server keys create`: returns the new key (the last line it prints). */
+        async createKey(name, role = 'user') {
+            const { stdout } = await execFileAsync(bin, ['--data-dir', dataDir, 'keys', 'create', '--name', name, '--role', role]);
+            return stdout.trim().split('\n').at(-1);
+        },
         async stop() {
             await stopGroup(child);
             await removeTempDir(root);
@@ -402,7 +411,31 @@ export class Workbench {
             throw new Error(`"${label}" is not offered in the quick input (offered: ${JSON.stringify(offered)})`);
         }
         await row.click();
-        await page.locator('.quick-input-widget').waitFor({ state: 'hidden', timeout: 10_000 });
+        // The palette closes, unless the command opens an input box of its own in the same
+        // widget (e.g. Set API Key): then the palette's '>' query is gone.
+        const widget = page.locator('.quick-input-widget');
+        const input = widget.locator('.quick-input-box input');
+        await waitFor('the command palette to close', async () =>
+            !(await widget.isVisible()) || !(await input.inputValue().catch(() => '>')).startsWith('>'),
+        { timeoutMs: 10_000, intervalMs: 100 });
+    }
+
+    /**
+     * Types `text` into the open input box (e.g. one a command showed). Returns the validation
+     * message the box shows for it, or '' when it shows none.
+     */
+    async typeInInputBox(text, { timeoutMs = 10_000 } = {}) {
+        const input = this.page.locator('.quick-input-widget .quick-input-box input');
+        await input.waitFor({ state: 'visible', timeout: timeoutMs });
+        await input.fill(text);
+        await sleep(300); // validation runs asynchronously after each edit
+        const message = this.page.locator('.quick-input-widget .quick-input-message');
+        return ((await message.isVisible()) ? await message.textContent() : '')?.trim() ?? '';
+    }
+
+    /** Whether an input box (quick input) is open. */
+    async inputBoxOpen() {
+        return this.page.locator('.quick-input-widget').isVisible();
     }
 
     /** Runs a command from the palette by its full title, e.g. "HAPA: Validate Python File". */

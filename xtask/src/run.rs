@@ -20,11 +20,17 @@ pub fn all() -> anyhow::Result<()> {
     let data_dir = root().join(".hapa/data");
     let mut server = Server::start_with(&target_dir().join("debug/hapa-server"), SERVER_BIND, &data_dir)?;
     eprintln!("hapa-server is serving {} (data in {})", server.url, data_dir.display());
-    eprintln!("note: API keys arrive with the server API (issue 3); /health needs none.");
+    let seconds = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
+    let key = server.create_key(&format!("dev-{seconds}"), "admin")?;
+    eprintln!("development API key (role admin; stored only as a hash, shown once):\n\n    {key}\n");
 
     let _editor = if use_desktop_code {
         run(cmd("code").arg("--install-extension").arg(&vsix).arg("--force"))?;
-        eprintln!("HAPA is installed in VS Code (`code`); its default server URL is {}.", server.url);
+        eprintln!(
+            "HAPA is installed in VS Code (`code`); its default server URL is {}. \
+             Run \"HAPA: Set API Key\" there and paste the key above.",
+            server.url
+        );
         None
     } else {
         let dir = root().join(".hapa/code-server");
@@ -38,6 +44,9 @@ pub fn all() -> anyhow::Result<()> {
         std::fs::write(user_data.join("User/settings.json"), serde_json::to_string_pretty(&settings)?)?;
         let code_server = setup::code_server_bin();
         run(cmd(code_server.to_str().unwrap_or("code-server"))
+            .env("XDG_CONFIG_HOME", dir.join("xdg-config"))
+            .arg("--config")
+            .arg(dir.join("config.yaml"))
             .arg("--user-data-dir")
             .arg(&user_data)
             .arg("--extensions-dir")
@@ -46,6 +55,12 @@ pub fn all() -> anyhow::Result<()> {
             .arg(&vsix)
             .arg("--force"))?;
         let child = cmd(code_server.to_str().unwrap_or("code-server"))
+            // The extension moves this key into SecretStorage on first start.
+            .env("HAPA_API_KEY", &key)
+            // Keep code-server's own files under .hapa/, not in ~/.config.
+            .env("XDG_CONFIG_HOME", dir.join("xdg-config"))
+            .arg("--config")
+            .arg(dir.join("config.yaml"))
             .args(["--auth", "none", "--bind-addr", CODE_SERVER_BIND])
             .args(["--disable-telemetry", "--disable-update-check"])
             .arg("--user-data-dir")

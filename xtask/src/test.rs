@@ -27,10 +27,12 @@ pub fn all() -> anyhow::Result<()> {
     let server_bin = target_dir().join("debug/hapa-server");
     {
         let server = Server::start(&server_bin)?;
+        let key = server.create_key("wasm-tests", "user")?;
         // The Rust API client, compiled to wasm, against the real server.
         run(cmd("wasm-pack")
             .args(["test", "--node", "crates/hapa-wasm"])
-            .env("HAPA_TEST_SERVER_URL", &server.url))?;
+            .env("HAPA_TEST_SERVER_URL", &server.url)
+            .env("HAPA_TEST_API_KEY", key))?;
     }
     // The leptos components in headless Chromium; `--chromedriver` stops wasm-pack from
     // trying to download one.
@@ -54,6 +56,8 @@ pub fn all() -> anyhow::Result<()> {
 /// `hapa-server serve` on an ephemeral port, stopped when dropped.
 pub struct Server {
     child: Child,
+    bin: std::path::PathBuf,
+    data_dir: std::path::PathBuf,
     /// `http://127.0.0.1:PORT`.
     pub url: String,
 }
@@ -62,7 +66,23 @@ impl Server {
     /// Starts the server binary and waits for its "listening on" line.
     pub fn start(bin: &std::path::Path) -> anyhow::Result<Self> {
         let data = target_dir().join("xtask-server-data");
+        // A fresh store each run, so key names never collide.
+        let _ = std::fs::remove_dir_all(&data);
         Self::start_with(bin, "127.0.0.1:0", &data)
+    }
+
+    /// Creates an API key with `hapa-server keys create`; returns the key.
+    pub fn create_key(&self, name: &str, role: &str) -> anyhow::Result<String> {
+        let out = cmd(self.bin.to_str().context("non-UTF-8 path")?)
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .args(["keys", "create", "--name", name, "--role", role])
+            .output()?;
+        if !out.status.success() {
+            bail!("hapa-server keys create failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        let stdout = String::from_utf8(out.stdout)?;
+        stdout.lines().last().map(str::to_owned).context("keys create printed nothing")
     }
 
     /// Starts the server on `bind` with its data in `data_dir`.
@@ -88,7 +108,12 @@ impl Server {
             }
         });
         match line.trim().strip_prefix("hapa-server listening on ") {
-            Some(url) => Ok(Self { url: url.to_owned(), child }),
+            Some(url) => Ok(Self {
+                url: url.to_owned(),
+                child,
+                bin: bin.to_owned(),
+                data_dir: data_dir.to_owned(),
+            }),
             None => {
                 let _ = child.kill();
                 bail!("hapa-server did not start (it printed {line:?})")

@@ -7,5 +7,6 @@
 //! diagnostics, not an `Err`. It must not depend on wasm-bindgen, the model runtime, HTTP or
 //! VS Code; those live at the edges (`hapa-wasm`, `hapa-model`, `hapa-server`).
 
+pub mod api_key;
 pub mod position;
 pub mod validate;

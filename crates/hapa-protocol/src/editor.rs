@@ -34,3 +34,27 @@ pub struct ServerHealth {
     /// Round-trip time of the request, in milliseconds.
     pub latency_ms: f64,
 }
+
+/// What the server said about the API key the editor holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum KeyStatus {
+    /// The server accepted it.
+    Accepted,
+    /// No key is stored in the editor.
+    Missing,
+    /// The server answered 401 to it (unknown, revoked or mistyped).
+    Rejected,
+}
+
+/// The outcome of "HAPA: Check Server": health, then whether the key works.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ServerCheck {
+    /// The health check.
+    pub health: ServerHealth,
+    /// Whether the key works.
+    pub api_key: KeyStatus,
+    /// One sentence for the person: what is fine and what to do.
+    pub summary: String,
+}

@@ -2,15 +2,21 @@
 //! the library half of the crate.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use hapa_server::auth::Role;
+use hapa_server::store::Store;
+use hapa_server::{AppState, api_key};
 
 /// HAPA's backend: code generation, completion, validation and feedback for the HAPA extension.
 #[derive(Debug, Parser)]
 #[command(name = "hapa-server", version, about)]
 struct Cli {
+    /// Directory for the embedded database; created if missing.
+    #[arg(long, global = true, env = "HAPA_DATA_DIR", default_value = ".hapa/data")]
+    data_dir: PathBuf,
     #[command(subcommand)]
     command: Command,
 }
@@ -22,9 +28,33 @@ enum Command {
         /// Address to listen on; port 0 picks a free port (the chosen address is printed).
         #[arg(long, env = "HAPA_BIND", default_value = "127.0.0.1:8000")]
         bind: SocketAddr,
-        /// Directory for the embedded database and caches; created if missing.
-        #[arg(long, env = "HAPA_DATA_DIR", default_value = ".hapa/data")]
-        data_dir: PathBuf,
+    },
+    /// Manage API keys.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysAction {
+    /// Create a key; it is printed once, as the last line of stdout, and stored only as a hash.
+    Create {
+        /// A unique name, e.g. the person or service it is for.
+        #[arg(long)]
+        name: String,
+        /// admin (everything), user (generate, complete, validate, feedback) or monitor
+        /// (validate, stats, metrics).
+        #[arg(long, default_value = "user")]
+        role: Role,
+    },
+    /// List keys (names, roles, hints; never the keys).
+    List,
+    /// Revoke a key by name; requests with it fail at once.
+    Revoke {
+        /// The key's name.
+        #[arg(long)]
+        name: String,
     },
 }
 
@@ -35,22 +65,51 @@ fn say(line: &str) {
     let _ = writeln!(stdout, "{line}").and_then(|()| stdout.flush());
 }
 
+async fn open_store(data_dir: &Path) -> anyhow::Result<Store> {
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
+    Store::open_sqlite(data_dir)
+        .await
+        .with_context(|| format!("cannot open the database in {}", data_dir.display()))
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     hapa_server::logging::init();
+    let store = open_store(&cli.data_dir).await?;
     match cli.command {
-        Command::Serve { bind, data_dir } => {
-            std::fs::create_dir_all(&data_dir)
-                .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
+        Command::Serve { bind } => {
             let listener = tokio::net::TcpListener::bind(bind)
                 .await
                 .with_context(|| format!("cannot listen on {bind}"))?;
             let local = listener.local_addr()?;
+            let shutdown = hapa_server::shutdown_signal();
             // The first line is what tests and `cargo xtask run` wait for; keep its shape.
             say(&format!("hapa-server listening on http://{local}"));
-            say(&format!("hapa-server data dir: {}", data_dir.display()));
-            hapa_server::serve(listener, hapa_server::shutdown_signal()).await?;
+            say(&format!(
+                "hapa-server store: SQLite at {}",
+                cli.data_dir.join(hapa_server::store::DATABASE_FILE).display()
+            ));
+            hapa_server::serve(listener, AppState { store }, shutdown).await?;
+        }
+        Command::Keys { action: KeysAction::Create { name, role } } => {
+            let key = api_key::generate()?;
+            let info = store.create_key(&name, role, &api_key::digest(&key), &api_key::hint(&key)).await?;
+            say(&format!("created key {:?} (role {}); it is shown only now:", info.name, info.role.as_str()));
+            say(&key);
+        }
+        Command::Keys { action: KeysAction::List } => {
+            for key in store.list_keys().await? {
+                let state = key.revoked_at.map_or("active".to_owned(), |at| format!("revoked {at}"));
+                say(&format!("{}\t{}\t{}\t{}\t{state}", key.name, key.role.as_str(), key.hint, key.created_at));
+            }
+        }
+        Command::Keys { action: KeysAction::Revoke { name } } => {
+            if !store.revoke_key(&name).await? {
+                anyhow::bail!("no active key named {name:?}");
+            }
+            say(&format!("revoked key {name:?}"));
         }
     }
     Ok(())

@@ -1,25 +1,68 @@
 //! The HTTP routes: thin handlers that decode, call a service and encode.
 
-use axum::Json;
-use axum::Router;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, FromRequest, Request};
 use axum::http::{Method, Uri};
-use axum::routing::get;
-use hapa_protocol::api::HealthResponse;
+use axum::middleware::from_fn_with_state;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use hapa_protocol::api::{HealthResponse, ValidateRequest, ValidateResponse};
 use tower_http::trace::TraceLayer;
 
+use crate::auth::{self, Permission};
 use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Largest request body accepted (413 above it): a big Python file with room to spare.
+pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
 /// The whole API.
-pub fn router() -> Router {
+pub fn router(state: AppState) -> Router {
+    let authenticated = Router::new()
+        .route("/api/v1/code/validate", post(validate).route_layer(from_fn_with_state(Permission::Validation, auth::require)))
+        .route_layer(from_fn_with_state(state.clone(), auth::authenticate));
     Router::new()
         .route("/health", get(health))
+        .merge(authenticated)
         .fallback(not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// `Json<T>` whose rejections are [`ApiError`]s, so a bad body gets HAPA's JSON error.
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    Json<T>: FromRequest<S, Rejection = JsonRejection>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(request, state).await {
+            Ok(Json(value)) => Ok(Self(value)),
+            Err(rejection) => Err(ApiError::BadRequest { status: rejection.status(), message: rejection.body_text() }),
+        }
+    }
 }
 
 /// `GET /health`: answers as long as the process serves requests; needs no key.
 async fn health() -> Json<HealthResponse> {
     Json(HealthResponse { status: "ok".to_owned(), version: env!("CARGO_PKG_VERSION").to_owned() })
+}
+
+/// `POST /api/v1/code/validate`: every syntax error of a Python module.
+async fn validate(ApiJson(request): ApiJson<ValidateRequest>) -> Result<Json<ValidateResponse>, ApiError> {
+    // Parsing a few MB takes long enough to stall the async workers: run it beside them.
+    let errors = tokio::task::spawn_blocking(move || {
+        let diagnostics = hapa_core::validate::module(&request.code);
+        hapa_core::validate::to_syntax_errors(&request.code, &diagnostics)
+    })
+    .await
+    .map_err(|_| ApiError::Internal)?;
+    Ok(Json(ValidateResponse { valid: errors.is_empty(), errors }))
 }
 
 async fn not_found(method: Method, uri: Uri) -> ApiError {

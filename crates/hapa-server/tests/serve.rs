@@ -1,19 +1,23 @@
-//! The real `hapa-server` binary on an ephemeral loopback port.
+//! The real `hapa-server` binary on an ephemeral loopback port, with its real SQLite store.
 
 use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use hapa_protocol::api::{ErrorBody, HealthResponse};
+use hapa_protocol::api::{ErrorBody, HealthResponse, ValidateResponse};
+use reqwest::StatusCode;
 
-/// A running `hapa-server serve`, killed when dropped.
-struct Server {
-    child: Child,
-    base: String,
-    _data: TempDir,
+/// A data dir removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> Self {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        Self(std::env::temp_dir().join(format!("hapa-server-test-{}-{n}", std::process::id())))
+    }
 }
-
-struct TempDir(std::path::PathBuf);
 
 impl Drop for TempDir {
     fn drop(&mut self) {
@@ -21,33 +25,65 @@ impl Drop for TempDir {
     }
 }
 
+fn hapa_server(data: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_hapa-server"));
+    command.arg("--data-dir").arg(data).stderr(Stdio::null());
+    command
+}
+
+/// `hapa-server keys ...`; its stdout, or a panic with its stderr.
+fn keys(data: &Path, args: &[&str]) -> String {
+    let out = hapa_server(data).arg("keys").args(args).stderr(Stdio::piped()).output().unwrap();
+    assert!(out.status.success(), "keys {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn create_key(data: &Path, name: &str, role: &str) -> String {
+    let out = keys(data, &["create", "--name", name, "--role", role]);
+    out.lines().last().unwrap().to_owned()
+}
+
+/// A running `hapa-server serve`, killed when dropped.
+struct Server {
+    child: Child,
+    base: String,
+    data: TempDir,
+}
+
 impl Server {
     fn start() -> Self {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let data = std::env::temp_dir().join(format!("hapa-server-test-{}-{n}", std::process::id()));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_hapa-server"))
-            .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
-            .arg(&data)
+        let data = TempDir::new();
+        let mut child = hapa_server(&data.0)
+            .args(["serve", "--bind", "127.0.0.1:0"])
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
             .spawn()
             .expect("hapa-server starts");
-        let stdout = child.stdout.take().unwrap();
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
         let base = line
             .trim()
             .strip_prefix("hapa-server listening on ")
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
             .to_owned();
-        Self { child, base, _data: TempDir(data) }
+        Self { child, base, data }
     }
 
-    fn terminate(&mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        self.child.wait().unwrap()
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn key(&self, name: &str, role: &str) -> String {
+        create_key(&self.data.0, name, role)
+    }
+
+    async fn validate(&self, key: Option<&str>, code: &str) -> reqwest::Response {
+        let mut request = reqwest::Client::new()
+            .post(self.url("/api/v1/code/validate"))
+            .json(&serde_json::json!({ "code": code }));
+        if let Some(key) = key {
+            request = request.header("X-API-Key", key);
+        }
+        request.send().await.unwrap()
     }
 }
 
@@ -58,10 +94,15 @@ impl Drop for Server {
     }
 }
 
+async fn error_of(response: reqwest::Response, status: StatusCode) -> ErrorBody {
+    assert_eq!(response.status(), status);
+    response.json().await.unwrap()
+}
+
 #[tokio::test]
 async fn health_answers_without_a_key() {
     let server = Server::start();
-    let response = reqwest::get(format!("{}/health", server.base)).await.unwrap();
+    let response = reqwest::get(server.url("/health")).await.unwrap();
     assert_eq!(response.status(), 200);
     let health: HealthResponse = response.json().await.unwrap();
     assert_eq!(health, HealthResponse { status: "ok".into(), version: "0.1.0".into() });
@@ -70,16 +111,128 @@ async fn health_answers_without_a_key() {
 #[tokio::test]
 async fn unknown_paths_get_a_json_404() {
     let server = Server::start();
-    let response = reqwest::get(format!("{}/v1/../admin%0d%0a", server.base)).await.unwrap();
-    assert_eq!(response.status(), 404);
-    let body: ErrorBody = response.json().await.unwrap();
+    let response = reqwest::get(server.url("/v1/../admin%0d%0a")).await.unwrap();
+    let body = error_of(response, StatusCode::NOT_FOUND).await;
     assert_eq!(body.code, "not_found");
     assert!(body.message.starts_with("no such endpoint: GET /"), "{}", body.message);
+}
+
+#[tokio::test]
+async fn validate_needs_a_valid_key() {
+    let server = Server::start();
+    let missing = server.validate(None, "x = 1").await;
+    assert_eq!(missing.headers()["www-authenticate"], "Bearer");
+    assert_eq!(error_of(missing, StatusCode::UNAUTHORIZED).await.code, "missing_api_key");
+
+    let key = server.key("alice", "user");
+    let mut typo = key.clone();
+    typo.replace_range(8..9, if &key[8..9] == "a" { "b" } else { "a" });
+    let unknown = format!("hapa_{}", &create_key(&TempDir::new().0, "elsewhere", "user")[5..]);
+    for bad in [typo.as_str(), "hapa_short", unknown.as_str(), &format!("{key}\n")[..key.len()].replace('h', "H")] {
+        let body = error_of(server.validate(Some(bad), "x = 1").await, StatusCode::UNAUTHORIZED).await;
+        assert_eq!(body.code, "invalid_api_key", "{bad}");
+    }
+
+    let ok = server.validate(Some(&key), "x = 1\n").await;
+    assert_eq!(ok.status(), 200);
+    assert_eq!(ok.json::<ValidateResponse>().await.unwrap(), ValidateResponse { valid: true, errors: vec![] });
+}
+
+#[tokio::test]
+async fn bearer_is_accepted_and_conflicting_keys_are_not() {
+    let server = Server::start();
+    let key = server.key("bob", "monitor");
+    let client = reqwest::Client::new();
+    for scheme in ["Bearer", "bearer"] {
+        let response = client
+            .post(server.url("/api/v1/code/validate"))
+            .header("Authorization", format!("{scheme} {key}"))
+            .json(&serde_json::json!({ "code": "pass" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{scheme}");
+    }
+    let other = server.key("carol", "user");
+    let response = client
+        .post(server.url("/api/v1/code/validate"))
+        .header("Authorization", format!("Bearer {key}"))
+        .header("X-API-Key", other)
+        .json(&serde_json::json!({ "code": "pass" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+}
+
+#[tokio::test]
+async fn revocation_takes_effect_at_once() {
+    let server = Server::start();
+    let key = server.key("dave", "user");
+    assert_eq!(server.validate(Some(&key), "x = 1").await.status(), 200);
+    keys(&server.data.0, &["revoke", "--name", "dave"]);
+    let body = error_of(server.validate(Some(&key), "x = 1").await, StatusCode::UNAUTHORIZED).await;
+    assert_eq!(body.code, "invalid_api_key");
+    let listing = keys(&server.data.0, &["list"]);
+    assert!(listing.contains("dave\tuser\thapa_"), "{listing}");
+    assert!(listing.contains("revoked"), "{listing}");
+    assert!(!listing.contains(&key), "a listing must never show a key");
+}
+
+#[tokio::test]
+async fn validate_reports_every_error_python_style() {
+    let server = Server::start();
+    let key = server.key("erin", "user");
+    let response = server.validate(Some(&key), "def f(:\n    pass\nx = = 1\n").await;
+    let report: ValidateResponse = response.json().await.unwrap();
+    assert!(!report.valid);
+    let lines: Vec<u32> = report.errors.iter().map(|e| e.line).collect();
+    assert!(lines.contains(&1) && lines.contains(&3), "{report:?}");
+    assert!(report.errors.iter().all(|e| e.column >= 1 && !e.message.is_empty()));
+
+    let deep = format!("x = {}1{}", "(".repeat(100_000), ")".repeat(100_000));
+    let report: ValidateResponse = server.validate(Some(&key), &deep).await.json().await.unwrap();
+    assert!(report.errors[0].message.starts_with("too many nested parentheses"));
+    // The server survived it.
+    assert_eq!(reqwest::get(server.url("/health")).await.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn bad_bodies_get_json_4xx() {
+    let server = Server::start();
+    let key = server.key("frank", "user");
+    let client = reqwest::Client::new();
+    let send = |body: Vec<u8>, content_type: &'static str| {
+        client
+            .post(server.url("/api/v1/code/validate"))
+            .header("X-API-Key", &key)
+            .header("Content-Type", content_type)
+            .body(body)
+            .send()
+    };
+    let cases: [(&[u8], &str, StatusCode, &str); 6] = [
+        (b"{\"code\": ", "application/json", StatusCode::BAD_REQUEST, "invalid_json"),
+        (b"[]", "application/json", StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"),
+        (b"{\"code\": \"x\", \"role\": \"admin\"}", "application/json", StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"),
+        (b"{\"code\": \"\\ud800\"}", "application/json", StatusCode::BAD_REQUEST, "invalid_json"),
+        (b"\xc3\x28", "application/json", StatusCode::BAD_REQUEST, "invalid_json"),
+        (b"{\"code\": \"x\"}", "text/plain", StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
+    ];
+    for (body, content_type, status, code) in cases {
+        let response = send(body.to_vec(), content_type).await.unwrap();
+        let error = error_of(response, status).await;
+        assert_eq!(error.code, code, "{}", String::from_utf8_lossy(body));
+    }
+    let huge = serde_json::to_vec(&serde_json::json!({ "code": "x".repeat(5 * 1024 * 1024) })).unwrap();
+    let error = error_of(send(huge, "application/json").await.unwrap(), StatusCode::PAYLOAD_TOO_LARGE).await;
+    assert_eq!(error.code, "payload_too_large");
 }
 
 #[test]
 fn sigterm_stops_the_server_cleanly() {
     let mut server = Server::start();
-    let status = server.terminate();
+    let pid = server.child.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let status = server.child.wait().unwrap();
     assert!(status.success(), "exit status {status:?}");
 }

@@ -1,9 +1,9 @@
 //! The HTTP client for hapa-server, over the host's `fetch` (gloo-net), so the same code runs
 //! in Node's extension host, a browser host or a worker.
 
-use gloo_net::http::Request;
-use hapa_protocol::api::HealthResponse;
-use hapa_protocol::editor::ServerHealth;
+use gloo_net::http::{Request, RequestBuilder, Response};
+use hapa_protocol::api::{HealthResponse, ValidateRequest};
+use hapa_protocol::editor::{KeyStatus, ServerCheck, ServerHealth};
 
 /// Why a call to the server failed, worded for the person who has to fix it.
 #[derive(Debug, Clone, PartialEq)]
@@ -84,22 +84,37 @@ fn base_url(url: &str) -> Result<String, ClientError> {
     }
 }
 
+/// Sends `request` (with `json` as its body, if any) with a deadline of `timeout_ms`,
+/// mapping transport failures.
+async fn send(
+    url: &str,
+    timeout_ms: u32,
+    request: RequestBuilder,
+    json: Option<&impl serde::Serialize>,
+) -> Result<Response, ClientError> {
+    let signal = web_sys::AbortSignal::timeout_with_u32(timeout_ms);
+    let request = request.abort_signal(Some(&signal));
+    let sent = match json {
+        Some(body) => match request.json(body) {
+            Ok(request) => request.send().await,
+            Err(error) => return Err(ClientError::Body { url: url.to_owned(), detail: error.to_string() }),
+        },
+        None => request.send().await,
+    };
+    sent.map_err(|error| {
+        if signal.aborted() {
+            ClientError::Timeout { url: url.to_owned(), ms: timeout_ms }
+        } else {
+            ClientError::Unreachable { url: url.to_owned(), detail: fetch_failure(&error) }
+        }
+    })
+}
+
 /// `GET /health`, bounded by `timeout_ms`.
 pub async fn health(server_url: &str, timeout_ms: u32) -> Result<ServerHealth, ClientError> {
     let url = base_url(server_url)?;
-    let signal = web_sys::AbortSignal::timeout_with_u32(timeout_ms);
     let started = js_sys::Date::now();
-    let response = Request::get(&format!("{url}/health"))
-        .abort_signal(Some(&signal))
-        .send()
-        .await
-        .map_err(|error| {
-            if signal.aborted() {
-                ClientError::Timeout { url: url.clone(), ms: timeout_ms }
-            } else {
-                ClientError::Unreachable { url: url.clone(), detail: fetch_failure(&error) }
-            }
-        })?;
+    let response = send(&url, timeout_ms, Request::get(&format!("{url}/health")), None::<&()>).await?;
     if !response.ok() {
         return Err(ClientError::Status { url, status: response.status() });
     }
@@ -108,6 +123,38 @@ pub async fn health(server_url: &str, timeout_ms: u32) -> Result<ServerHealth, C
         .await
         .map_err(|error| ClientError::Body { url: url.clone(), detail: error.to_string() })?;
     Ok(ServerHealth { server_url: url, health, latency_ms: js_sys::Date::now() - started })
+}
+
+/// Health, then whether `api_key` is accepted (by validating a one-line module with it).
+pub async fn check(server_url: &str, api_key: Option<&str>, timeout_ms: u32) -> Result<ServerCheck, ClientError> {
+    let health = health(server_url, timeout_ms).await?;
+    let url = &health.server_url;
+    let api_key_status = match api_key {
+        None => KeyStatus::Missing,
+        Some(key) => {
+            let body = ValidateRequest { code: "pass\n".to_owned() };
+            let request = Request::post(&format!("{url}/api/v1/code/validate")).header("X-API-Key", key);
+            let response = send(url, timeout_ms, request, Some(&body)).await?;
+            match response.status() {
+                200..=299 => KeyStatus::Accepted,
+                401 => KeyStatus::Rejected,
+                status => return Err(ClientError::Status { url: url.clone(), status }),
+            }
+        }
+    };
+    let ok = format!(
+        "HAPA server at {url} is ok (version {}, {} ms)",
+        health.health.version,
+        health.latency_ms.round()
+    );
+    let summary = match api_key_status {
+        KeyStatus::Accepted => format!("{ok}; your API key is accepted."),
+        KeyStatus::Missing => format!("{ok}; no API key is set: run \"HAPA: Set API Key\"."),
+        KeyStatus::Rejected => format!(
+            "{ok}, but it rejects your API key (unknown or revoked): run \"HAPA: Set API Key\" with a current key."
+        ),
+    };
+    Ok(ServerCheck { health, api_key: api_key_status, summary })
 }
 
 /// Node's `fetch` rejects with a bare "fetch failed"; say the part a person can act on.

@@ -34,6 +34,12 @@ export interface ServerHealth {
     health: { status: string; version: string };
     latencyMs: number;
 }
+/** "HAPA: Check Server": health, then whether the key works; `summary` is for people. */
+export interface ServerCheck {
+    health: ServerHealth;
+    apiKey: "accepted" | "missing" | "rejected";
+    summary: string;
+}
 "#;
 
 #[wasm_bindgen(start)]
@@ -51,13 +57,25 @@ pub fn validate_python(source: &str) -> Result<JsValue, JsError> {
     to_js(&diagnostics)
 }
 
-/// Calls `GET /health` on the server; rejects with a message that says what to do.
-#[wasm_bindgen(js_name = checkHealth, unchecked_return_type = "ServerHealth")]
-pub async fn check_health(server_url: String, timeout_ms: u32) -> Result<JsValue, JsError> {
-    let health = client::health(&server_url, timeout_ms)
+/// Checks the server's health and, when a key is given, that it accepts the key; rejects with
+/// a message that says what to do.
+#[wasm_bindgen(js_name = checkServer, unchecked_return_type = "ServerCheck")]
+pub async fn check_server(
+    server_url: String,
+    api_key: Option<String>,
+    timeout_ms: u32,
+) -> Result<JsValue, JsError> {
+    let report = client::check(&server_url, api_key.as_deref(), timeout_ms)
         .await
         .map_err(|error| JsError::new(&error.to_string()))?;
-    to_js(&health)
+    to_js(&report)
+}
+
+/// What is wrong with a typed API key, or `undefined` when it is well formed (the server
+/// still decides whether it is known).
+#[wasm_bindgen(js_name = apiKeyProblem)]
+pub fn api_key_problem(key: &str) -> Option<String> {
+    hapa_core::api_key::check(key).err().map(|problem| problem.to_string())
 }
 
 /// Checks a message posted by the chat webview against the protocol; throws a description of

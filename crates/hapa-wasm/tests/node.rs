@@ -1,7 +1,7 @@
 //! The bindings under Node, as the extension host runs them (`wasm-pack test --node`).
 //! `cargo xtask test` starts a real hapa-server and passes its URL in `HAPA_TEST_SERVER_URL`.
 
-use hapa_protocol::editor::{EditorDiagnostic, ServerHealth};
+use hapa_protocol::editor::{EditorDiagnostic, KeyStatus, ServerHealth};
 use hapa_wasm::client::{self, ClientError};
 use wasm_bindgen::JsValue;
 use wasm_bindgen_test::wasm_bindgen_test;
@@ -65,4 +65,28 @@ async fn a_non_hapa_answer_is_not_mistaken_for_health() {
     // A path the server answers with 404 JSON: the client must report the status.
     let error = client::health(&format!("{url}/nothing-here"), 5_000).await.unwrap_err();
     assert!(matches!(error, ClientError::Status { status: 404, .. }), "{error:?}");
+}
+
+#[wasm_bindgen_test]
+async fn the_servers_verdict_on_the_key() {
+    let url = env("HAPA_TEST_SERVER_URL").expect("run through `cargo xtask test`");
+    let key = env("HAPA_TEST_API_KEY").expect("run through `cargo xtask test`, which creates a key");
+    let accepted = client::check(&url, Some(&key), 5_000).await.unwrap();
+    assert_eq!(accepted.api_key, KeyStatus::Accepted);
+    assert!(accepted.summary.ends_with("your API key is accepted."), "{}", accepted.summary);
+    assert_eq!(client::check(&url, None, 5_000).await.unwrap().api_key, KeyStatus::Missing);
+    // Well formed, never issued by this server.
+    let stranger = hapa_core::api_key::from_random([42; 16]);
+    let rejected = client::check(&url, Some(&stranger), 5_000).await.unwrap();
+    assert_eq!(rejected.api_key, KeyStatus::Rejected);
+    assert!(rejected.summary.contains("HAPA: Set API Key"), "{}", rejected.summary);
+}
+
+#[wasm_bindgen_test]
+fn typed_keys_are_checked_before_they_are_stored() {
+    let good = hapa_core::api_key::from_random([1; 16]);
+    assert_eq!(hapa_wasm::api_key_problem(&good), None);
+    let typo = good.replacen('0', "1", 1);
+    assert!(hapa_wasm::api_key_problem(&typo).unwrap().contains("check for a typo"));
+    assert!(hapa_wasm::api_key_problem("sk-123").unwrap().starts_with("a HAPA API key is"));
 }

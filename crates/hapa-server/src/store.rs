@@ -1,0 +1,148 @@
+//! Durable state in the embedded default, SQLite (WAL, `synchronous=FULL`, so what was
+//! acknowledged survives `kill -9` and power loss): API keys today; feedback and usage as
+//! their routes arrive.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::Row;
+
+use crate::auth::{Caller, Role};
+
+/// File name of the database inside the data dir.
+pub const DATABASE_FILE: &str = "hapa.sqlite3";
+
+/// The store could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database failed (IO, corruption, busy beyond the timeout...).
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// A key with this name already exists.
+    #[error("a key named {0:?} already exists; pick another name or revoke it first")]
+    DuplicateName(String),
+    /// A stored role is not one this server knows (a newer server wrote it?).
+    #[error("stored role {0:?} is unknown to this server")]
+    UnknownRole(String),
+}
+
+/// One API key as listed (never the key itself).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyInfo {
+    /// Store id; owner of what the key creates.
+    pub id: i64,
+    /// Human name, unique.
+    pub name: String,
+    /// What the key may do.
+    pub role: Role,
+    /// The key's first characters, to recognise it.
+    pub hint: String,
+    /// When it was created (UTC, ISO 8601).
+    pub created_at: String,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<String>,
+}
+
+/// Handle to the database; cheap to clone (a pool).
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS api_keys (
+    id          INTEGER PRIMARY KEY,
+    name        TEXT NOT NULL UNIQUE,
+    role        TEXT NOT NULL,
+    digest      TEXT NOT NULL UNIQUE,
+    hint        TEXT NOT NULL,
+    created_at  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+    revoked_at  TEXT
+);
+";
+
+impl Store {
+    /// Opens (creating if needed) the SQLite database in `data_dir`.
+    pub async fn open_sqlite(data_dir: &Path) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::new()
+            .filename(data_dir.join(DATABASE_FILE))
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(5))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
+        sqlx::raw_sql(SCHEMA).execute(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// Stores a new key by its digest.
+    pub async fn create_key(&self, name: &str, role: Role, digest: &str, hint: &str) -> Result<KeyInfo, StoreError> {
+        let inserted = sqlx::query("INSERT INTO api_keys (name, role, digest, hint) VALUES (?, ?, ?, ?) RETURNING id")
+            .bind(name)
+            .bind(role.as_str())
+            .bind(digest)
+            .bind(hint)
+            .fetch_one(&self.pool)
+            .await;
+        let id: i64 = match inserted {
+            Ok(row) => row.get(0),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                return Err(StoreError::DuplicateName(name.to_owned()));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let keys = self.list_keys().await?;
+        keys.into_iter().find(|k| k.id == id).ok_or(StoreError::Database(sqlx::Error::RowNotFound))
+    }
+
+    /// Every key, oldest first.
+    pub async fn list_keys(&self) -> Result<Vec<KeyInfo>, StoreError> {
+        let rows = sqlx::query("SELECT id, name, role, hint, created_at, revoked_at FROM api_keys ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter()
+            .map(|row| {
+                let role: String = row.get("role");
+                Ok(KeyInfo {
+                    id: row.get("id"),
+                    name: row.get("name"),
+                    role: Role::from_str(&role).map_err(|_| StoreError::UnknownRole(role))?,
+                    hint: row.get("hint"),
+                    created_at: row.get("created_at"),
+                    revoked_at: row.get("revoked_at"),
+                })
+            })
+            .collect()
+    }
+
+    /// Revokes the key named `name`; `false` when there is no such active key.
+    pub async fn revoke_key(&self, name: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE api_keys SET revoked_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now') \
+             WHERE name = ? AND revoked_at IS NULL",
+        )
+        .bind(name)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// The caller a key digest belongs to, unless unknown or revoked.
+    pub async fn caller_for_digest(&self, digest: &str) -> Result<Option<Caller>, StoreError> {
+        let row = sqlx::query("SELECT id, role FROM api_keys WHERE digest = ? AND revoked_at IS NULL")
+            .bind(digest)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| {
+            let role: String = row.get("role");
+            Ok(Caller {
+                key_id: row.get("id"),
+                role: Role::from_str(&role).map_err(|_| StoreError::UnknownRole(role))?,
+            })
+        })
+        .transpose()
+    }
+}

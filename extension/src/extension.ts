@@ -4,24 +4,23 @@ import * as vscode from 'vscode';
 import { ApiKeyStore } from './apiKey';
 import { ChatViewProvider } from './chatView';
 import { checkServer } from './server';
-import { validateActiveFile } from './validate';
+import { PythonValidator } from './validate';
 
 export function activate(context: vscode.ExtensionContext): void {
     const started = performance.now();
     const log = vscode.window.createOutputChannel('HAPA', { log: true });
-    const diagnostics = vscode.languages.createDiagnosticCollection('hapa');
+    const validator = new PythonValidator(log);
     const keys = new ApiKeyStore(context.secrets, log);
     context.subscriptions.push(
         log,
-        diagnostics,
+        validator,
         vscode.window.registerWebviewViewProvider(
             ChatViewProvider.viewId,
             new ChatViewProvider(context.extensionUri, log),
         ),
-        vscode.commands.registerCommand('hapa.validateFile', () => validateActiveFile(diagnostics, log)),
+        vscode.commands.registerCommand('hapa.validateFile', () => validator.validateActiveFile()),
         vscode.commands.registerCommand('hapa.checkServer', () => checkServer(keys, log)),
         vscode.commands.registerCommand('hapa.setApiKey', () => keys.promptAndStore()),
-        vscode.workspace.onDidCloseTextDocument((document) => diagnostics.delete(document.uri)),
     );
     log.info(`HAPA ${context.extension.packageJSON.version} activated in ${(performance.now() - started).toFixed(1)} ms`);
 }

@@ -99,6 +99,25 @@ e2eTest('Validate Python File says a valid file has no syntax errors', { timeout
     assert.deepEqual(problems.filter((problem) => problem.file === 'valid.py'), [], 'no problems in valid.py');
 });
 
+e2eTest('a syntax error typed into a file appears in Problems and clears when fixed', { timeoutMs: 120_000 }, session, async (wb, t) => {
+    await wb.openFile('valid.py');
+    const inValid = (all) => all.filter((problem) => problem.source === 'HAPA' && problem.file === 'valid.py');
+    await wb.openProblems();
+    await wb.waitForProblems('valid.py to have no problems', (all) => inValid(all).length === 0);
+
+    // Type a broken line at the end of the file, as a person would.
+    await wb.page.locator('.monaco-editor .view-lines').first().click();
+    await wb.page.keyboard.press('Control+End');
+    await wb.page.keyboard.type('total = (1 +', { delay: 20 });
+    const broken = await wb.waitForProblems('a HAPA problem in valid.py', (all) => inValid(all).length > 0, { timeoutMs: 30_000 });
+    for (const p of inValid(broken)) t.diagnostic(`while typing: valid.py:${p.line}:${p.column}: ${p.message}`);
+    assert.ok(inValid(broken).every((p) => p.line >= 10), JSON.stringify(inValid(broken)));
+
+    // Fix it: finish the expression; the problem goes away without running any command.
+    await wb.page.keyboard.type(' 2)', { delay: 20 });
+    await wb.waitForProblems('valid.py to be clean again', (all) => inValid(all).length === 0, { timeoutMs: 30_000 });
+});
+
 e2eTest('Set API Key refuses a mistyped key as it is typed and stores a good one in SecretStorage', { timeoutMs: 120_000 }, session, async (wb, t) => {
     if (serverError) throw serverError;
     const key = await server.createKey('e2e-user', 'user');

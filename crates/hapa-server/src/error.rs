@@ -39,6 +39,12 @@ pub enum ApiError {
         /// What was wrong, for people.
         message: String,
     },
+    /// The key used up its role's quota.
+    #[error("rate limit reached for this key; retry in {retry_after_secs} s")]
+    RateLimited {
+        /// When one more request fits.
+        retry_after_secs: u64,
+    },
     /// Something failed inside the server; details are in its log, not in the answer.
     #[error("internal error; see the server log")]
     Internal,
@@ -52,6 +58,7 @@ impl ApiError {
             Self::InvalidKey => (StatusCode::UNAUTHORIZED, "invalid_api_key"),
             Self::Forbidden { .. } => (StatusCode::FORBIDDEN, "forbidden"),
             Self::BadRequest { status, .. } => (*status, bad_request_code(*status)),
+            Self::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             Self::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }

@@ -2,11 +2,14 @@
 //! the library half of the crate.
 
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use hapa_server::auth::Role;
+use hapa_server::limits::{Quotas, RateLimits};
 use hapa_server::store::Store;
 use hapa_server::{AppState, api_key};
 
@@ -28,6 +31,15 @@ enum Command {
         /// Address to listen on; port 0 picks a free port (the chosen address is printed).
         #[arg(long, env = "HAPA_BIND", default_value = "127.0.0.1:8000")]
         bind: SocketAddr,
+        /// Requests per minute for each admin key.
+        #[arg(long, env = "HAPA_RATE_LIMIT_ADMIN", default_value_t = Quotas::default().admin)]
+        rate_limit_admin: NonZeroU32,
+        /// Requests per minute for each user key.
+        #[arg(long, env = "HAPA_RATE_LIMIT_USER", default_value_t = Quotas::default().user)]
+        rate_limit_user: NonZeroU32,
+        /// Requests per minute for each monitor key.
+        #[arg(long, env = "HAPA_RATE_LIMIT_MONITOR", default_value_t = Quotas::default().monitor)]
+        rate_limit_monitor: NonZeroU32,
     },
     /// Manage API keys.
     Keys {
@@ -79,7 +91,8 @@ async fn main() -> anyhow::Result<()> {
     hapa_server::logging::init();
     let store = open_store(&cli.data_dir).await?;
     match cli.command {
-        Command::Serve { bind } => {
+        Command::Serve { bind, rate_limit_admin, rate_limit_user, rate_limit_monitor } => {
+            let quotas = Quotas { admin: rate_limit_admin, user: rate_limit_user, monitor: rate_limit_monitor };
             let listener = tokio::net::TcpListener::bind(bind)
                 .await
                 .with_context(|| format!("cannot listen on {bind}"))?;
@@ -91,7 +104,12 @@ async fn main() -> anyhow::Result<()> {
                 "hapa-server store: SQLite at {}",
                 cli.data_dir.join(hapa_server::store::DATABASE_FILE).display()
             ));
-            hapa_server::serve(listener, AppState { store }, shutdown).await?;
+            say(&format!(
+                "hapa-server rate limits per key and minute: admin {}, user {}, monitor {}",
+                quotas.admin, quotas.user, quotas.monitor
+            ));
+            let state = AppState { store, limits: Arc::new(RateLimits::new(quotas)) };
+            hapa_server::serve(listener, state, shutdown).await?;
         }
         Command::Keys { action: KeysAction::Create { name, role } } => {
             let key = api_key::generate()?;

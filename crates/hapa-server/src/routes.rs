@@ -11,6 +11,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::auth::{self, Permission};
 use crate::error::ApiError;
+use crate::limits;
 use crate::state::AppState;
 
 /// Largest request body accepted (413 above it): a big Python file with room to spare.
@@ -20,6 +21,8 @@ pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 pub fn router(state: AppState) -> Router {
     let authenticated = Router::new()
         .route("/api/v1/code/validate", post(validate).route_layer(from_fn_with_state(Permission::Validation, auth::require)))
+        // Layers run bottom-up: authenticate, then count against the key's quota.
+        .route_layer(from_fn_with_state(state.clone(), limits::enforce))
         .route_layer(from_fn_with_state(state.clone(), auth::authenticate));
     Router::new()
         .route("/health", get(health))

@@ -1,5 +1,8 @@
 //! What every handler shares.
 
+use std::sync::Arc;
+
+use crate::limits::RateLimits;
 use crate::store::Store;
 
 /// Shared by all handlers; cheap to clone.
@@ -7,4 +10,6 @@ use crate::store::Store;
 pub struct AppState {
     /// Keys and everything durable.
     pub store: Store,
+    /// Per-key rate limits.
+    pub limits: Arc<RateLimits>,
 }

@@ -52,9 +52,14 @@ struct Server {
 
 impl Server {
     fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    fn start_with(extra: &[&str]) -> Self {
         let data = TempDir::new();
         let mut child = hapa_server(&data.0)
             .args(["serve", "--bind", "127.0.0.1:0"])
+            .args(extra)
             .stdout(Stdio::piped())
             .spawn()
             .expect("hapa-server starts");
@@ -226,6 +231,26 @@ async fn bad_bodies_get_json_4xx() {
     let huge = serde_json::to_vec(&serde_json::json!({ "code": "x".repeat(5 * 1024 * 1024) })).unwrap();
     let error = error_of(send(huge, "application/json").await.unwrap(), StatusCode::PAYLOAD_TOO_LARGE).await;
     assert_eq!(error.code, "payload_too_large");
+}
+
+#[tokio::test]
+async fn each_key_gets_its_roles_quota_then_429_with_retry_after() {
+    let server = Server::start_with(&["--rate-limit-user", "3"]);
+    let key = server.key("grace", "user");
+    for remaining in ["2", "1", "0"] {
+        let response = server.validate(Some(&key), "x = 1").await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["ratelimit-policy"], "\"per-key\";q=3;w=60");
+        assert_eq!(response.headers()["ratelimit"], format!("\"per-key\";r={remaining}"));
+    }
+    let limited = server.validate(Some(&key), "x = 1").await;
+    let retry_after: u64 = limited.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=20).contains(&retry_after), "Retry-After {retry_after}");
+    assert_eq!(error_of(limited, StatusCode::TOO_MANY_REQUESTS).await.code, "rate_limited");
+    // Other keys keep their own quota; unauthenticated requests are not counted for anyone.
+    let other = server.key("heidi", "user");
+    assert_eq!(server.validate(Some(&other), "x = 1").await.status(), 200);
+    assert_eq!(server.validate(None, "x = 1").await.status(), 401);
 }
 
 #[test]

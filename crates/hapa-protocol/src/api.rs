@@ -47,6 +47,62 @@ pub struct ValidateResponse {
     pub errors: Vec<SyntaxError>,
 }
 
+/// What a user did with an answer or a completion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FeedbackEvent {
+    /// A completion was shown.
+    View,
+    /// A completion was accepted (Tab) or an answer's code inserted.
+    Accept,
+    /// A completion was dismissed.
+    Dismiss,
+    /// 👍 on an answer.
+    Up,
+    /// 👎 on an answer.
+    Down,
+}
+
+/// Body of `POST /api/v1/feedback`: exactly one of `request_id` / `completion_id`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedbackRequest {
+    /// The `request_id` of a generation answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// The `id` of a completion.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completion_id: Option<String>,
+    /// What happened.
+    pub event: FeedbackEvent,
+    /// Free text from the user (at most 4,000 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+}
+
+/// Answer of `POST /api/v1/feedback` (201): the feedback is on disk.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedbackResponse {
+    /// The stored feedback's id.
+    pub id: i64,
+}
+
+/// One stored feedback, as `hapa-server feedback export` writes it (a JSON line each).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedbackRecord {
+    /// Its id.
+    pub id: i64,
+    /// The name of the key that sent it.
+    pub key_name: String,
+    /// What it was about and what happened, as sent.
+    #[serde(flatten)]
+    pub feedback: FeedbackRequest,
+    /// When it was stored (UTC, ISO 8601).
+    pub created_at: String,
+}
+
 /// Every error the server answers with: a stable machine-readable `code` and a message
 /// for people.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -8,6 +8,7 @@
 pub mod api_key;
 pub mod auth;
 pub mod error;
+pub mod feedback;
 pub mod limits;
 pub mod logging;
 pub mod routes;

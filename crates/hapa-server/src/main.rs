@@ -46,6 +46,17 @@ enum Command {
         #[command(subcommand)]
         action: KeysAction,
     },
+    /// Read stored feedback.
+    Feedback {
+        #[command(subcommand)]
+        action: FeedbackAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum FeedbackAction {
+    /// Every stored feedback as JSON lines, oldest first.
+    Export,
 }
 
 #[derive(Debug, Subcommand)]
@@ -121,6 +132,11 @@ async fn main() -> anyhow::Result<()> {
             for key in store.list_keys().await? {
                 let state = key.revoked_at.map_or("active".to_owned(), |at| format!("revoked {at}"));
                 say(&format!("{}\t{}\t{}\t{}\t{state}", key.name, key.role.as_str(), key.hint, key.created_at));
+            }
+        }
+        Command::Feedback { action: FeedbackAction::Export } => {
+            for record in store.all_feedback().await? {
+                say(&serde_json::to_string(&record)?);
             }
         }
         Command::Keys { action: KeysAction::Revoke { name } } => {

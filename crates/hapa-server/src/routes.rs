@@ -1,15 +1,15 @@
 //! The HTTP routes: thin handlers that decode, call a service and encode.
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{DefaultBodyLimit, FromRequest, Request};
-use axum::http::{Method, Uri};
+use axum::extract::{DefaultBodyLimit, Extension, FromRequest, Request, State};
+use axum::http::{Method, StatusCode, Uri};
 use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use hapa_protocol::api::{HealthResponse, ValidateRequest, ValidateResponse};
+use hapa_protocol::api::{FeedbackRequest, FeedbackResponse, HealthResponse, ValidateRequest, ValidateResponse};
 use tower_http::trace::TraceLayer;
 
-use crate::auth::{self, Permission};
+use crate::auth::{self, Caller, Permission};
 use crate::error::ApiError;
 use crate::limits;
 use crate::state::AppState;
@@ -20,7 +20,15 @@ pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 /// The whole API.
 pub fn router(state: AppState) -> Router {
     let authenticated = Router::new()
-        .route("/api/v1/code/validate", post(validate).route_layer(from_fn_with_state(Permission::Validation, auth::require)))
+        // Each route names the permission it needs; a role without it gets 403.
+        .route(
+            "/api/v1/code/validate",
+            post(validate).route_layer(from_fn_with_state(Permission::Validation, auth::require)),
+        )
+        .route(
+            "/api/v1/feedback",
+            post(feedback).route_layer(from_fn_with_state(Permission::Feedback, auth::require)),
+        )
         // Layers run bottom-up: authenticate, then count against the key's quota.
         .route_layer(from_fn_with_state(state.clone(), limits::enforce))
         .route_layer(from_fn_with_state(state.clone(), auth::authenticate));
@@ -66,6 +74,19 @@ async fn validate(ApiJson(request): ApiJson<ValidateRequest>) -> Result<Json<Val
     .await
     .map_err(|_| ApiError::Internal)?;
     Ok(Json(ValidateResponse { valid: errors.is_empty(), errors }))
+}
+
+/// `POST /api/v1/feedback`: 201 once the feedback is on disk.
+async fn feedback(
+    Extension(caller): Extension<Caller>,
+    State(state): State<AppState>,
+    ApiJson(feedback): ApiJson<FeedbackRequest>,
+) -> Result<(StatusCode, Json<FeedbackResponse>), ApiError> {
+    if let Some(message) = crate::feedback::problem(&feedback) {
+        return Err(ApiError::BadRequest { status: StatusCode::UNPROCESSABLE_ENTITY, message });
+    }
+    let id = state.store.record_feedback(caller.key_id, &feedback).await?;
+    Ok((StatusCode::CREATED, Json(FeedbackResponse { id })))
 }
 
 async fn not_found(method: Method, uri: Uri) -> ApiError {

@@ -9,6 +9,8 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::Row;
 
+use hapa_protocol::api::{FeedbackEvent, FeedbackRecord, FeedbackRequest};
+
 use crate::auth::{Caller, Role};
 
 /// File name of the database inside the data dir.
@@ -23,6 +25,9 @@ pub enum StoreError {
     /// A key with this name already exists.
     #[error("a key named {0:?} already exists; pick another name or revoke it first")]
     DuplicateName(String),
+    /// A stored feedback event is not one this server knows (a newer server wrote it?).
+    #[error("stored feedback event {0:?} is unknown to this server")]
+    UnknownEvent(String),
     /// A stored role is not one this server knows (a newer server wrote it?).
     #[error("stored role {0:?} is unknown to this server")]
     UnknownRole(String),
@@ -60,6 +65,15 @@ CREATE TABLE IF NOT EXISTS api_keys (
     hint        TEXT NOT NULL,
     created_at  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
     revoked_at  TEXT
+);
+CREATE TABLE IF NOT EXISTS feedback (
+    id            INTEGER PRIMARY KEY,
+    key_id        INTEGER NOT NULL REFERENCES api_keys(id),
+    request_id    TEXT,
+    completion_id TEXT,
+    event         TEXT NOT NULL,
+    comment       TEXT,
+    created_at    TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
 );
 ";
 
@@ -145,4 +159,62 @@ impl Store {
         })
         .transpose()
     }
+
+    /// Stores one feedback; when this returns, it is on disk (`synchronous=FULL`).
+    pub async fn record_feedback(&self, key_id: i64, feedback: &FeedbackRequest) -> Result<i64, StoreError> {
+        let row = sqlx::query(
+            "INSERT INTO feedback (key_id, request_id, completion_id, event, comment) \
+             VALUES (?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(key_id)
+        .bind(&feedback.request_id)
+        .bind(&feedback.completion_id)
+        .bind(event_name(feedback.event))
+        .bind(&feedback.comment)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.get(0))
+    }
+
+    /// Every stored feedback, oldest first.
+    pub async fn all_feedback(&self) -> Result<Vec<FeedbackRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT f.id, k.name, f.request_id, f.completion_id, f.event, f.comment, f.created_at \
+             FROM feedback f JOIN api_keys k ON k.id = f.key_id ORDER BY f.id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|row| {
+                let event: String = row.get(4);
+                Ok(FeedbackRecord {
+                    id: row.get(0),
+                    key_name: row.get(1),
+                    feedback: FeedbackRequest {
+                        request_id: row.get(2),
+                        completion_id: row.get(3),
+                        event: event_from_name(&event).ok_or(StoreError::UnknownEvent(event))?,
+                        comment: row.get(5),
+                    },
+                    created_at: row.get(6),
+                })
+            })
+            .collect()
+    }
+}
+
+const EVENTS: [(FeedbackEvent, &str); 5] = [
+    (FeedbackEvent::View, "view"),
+    (FeedbackEvent::Accept, "accept"),
+    (FeedbackEvent::Dismiss, "dismiss"),
+    (FeedbackEvent::Up, "up"),
+    (FeedbackEvent::Down, "down"),
+];
+
+fn event_name(event: FeedbackEvent) -> &'static str {
+    EVENTS.iter().find(|(e, _)| *e == event).map_or("view", |(_, name)| name)
+}
+
+fn event_from_name(name: &str) -> Option<FeedbackEvent> {
+    EVENTS.iter().find(|(_, n)| *n == name).map(|(event, _)| *event)
 }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use hapa_protocol::api::{ErrorBody, HealthResponse, ValidateResponse};
+use hapa_protocol::api::{ErrorBody, FeedbackEvent, FeedbackRecord, FeedbackResponse, HealthResponse, ValidateResponse};
 use reqwest::StatusCode;
 
 /// A data dir removed when dropped.
@@ -33,8 +33,13 @@ fn hapa_server(data: &Path) -> Command {
 
 /// `hapa-server keys ...`; its stdout, or a panic with its stderr.
 fn keys(data: &Path, args: &[&str]) -> String {
-    let out = hapa_server(data).arg("keys").args(args).stderr(Stdio::piped()).output().unwrap();
-    assert!(out.status.success(), "keys {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    cli(data, &[&["keys"], args].concat())
+}
+
+/// `hapa-server ARGS...` on `data`; its stdout, or a panic with its stderr.
+fn cli(data: &Path, args: &[&str]) -> String {
+    let out = hapa_server(data).args(args).stderr(Stdio::piped()).output().unwrap();
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -251,6 +256,92 @@ async fn each_key_gets_its_roles_quota_then_429_with_retry_after() {
     let other = server.key("heidi", "user");
     assert_eq!(server.validate(Some(&other), "x = 1").await.status(), 200);
     assert_eq!(server.validate(None, "x = 1").await.status(), 401);
+}
+
+async fn send_feedback(server: &Server, key: &str, body: serde_json::Value) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(server.url("/api/v1/feedback"))
+        .header("X-API-Key", key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn feedback_is_stored_for_roles_that_may_send_it() {
+    let server = Server::start();
+    let user = server.key("ivan", "user");
+    let monitor = server.key("judy", "monitor");
+    let body = serde_json::json!({ "request_id": "req-1", "event": "down", "comment": "wrong import ✗" });
+
+    let forbidden = send_feedback(&server, &monitor, body.clone()).await;
+    assert_eq!(error_of(forbidden, StatusCode::FORBIDDEN).await.code, "forbidden");
+
+    let created = send_feedback(&server, &user, body).await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let FeedbackResponse { id } = created.json().await.unwrap();
+
+    for bad in [
+        serde_json::json!({ "event": "up" }),
+        serde_json::json!({ "request_id": "r", "completion_id": "c", "event": "up" }),
+        serde_json::json!({ "request_id": "r", "event": "up", "comment": "a\u{0}b" }),
+        serde_json::json!({ "request_id": "r", "event": "love" }),
+    ] {
+        let response = send_feedback(&server, &user, bad.clone()).await;
+        assert_eq!(error_of(response, StatusCode::UNPROCESSABLE_ENTITY).await.code, "invalid_request", "{bad}");
+    }
+
+    let exported = cli(&server.data.0, &["feedback", "export"]);
+    let records: Vec<FeedbackRecord> = exported.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].id, id);
+    assert_eq!(records[0].key_name, "ivan");
+    assert_eq!(records[0].feedback.event, FeedbackEvent::Down);
+    assert_eq!(records[0].feedback.comment.as_deref(), Some("wrong import ✗"));
+}
+
+#[tokio::test]
+async fn acknowledged_feedback_survives_kill_9() {
+    let mut server = Server::start();
+    let key = server.key("kim", "user");
+    let client = reqwest::Client::new();
+    let url = server.url("/api/v1/feedback");
+    // Four writers send until the server dies; every 201 they got is a promise.
+    let writers: Vec<_> = (0..4)
+        .map(|writer| {
+            let (client, url, key) = (client.clone(), url.clone(), key.clone());
+            tokio::spawn(async move {
+                let mut acknowledged = Vec::new();
+                for n in 0.. {
+                    let body = serde_json::json!({ "completion_id": format!("w{writer}-{n}"), "event": "accept" });
+                    let Ok(response) = client.post(&url).header("X-API-Key", &key).json(&body).send().await else {
+                        break;
+                    };
+                    if response.status() != StatusCode::CREATED {
+                        break;
+                    }
+                    let Ok(FeedbackResponse { id }) = response.json().await else { break };
+                    acknowledged.push(id);
+                }
+                acknowledged
+            })
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    server.child.kill().unwrap(); // SIGKILL
+    server.child.wait().unwrap();
+    let mut acknowledged = Vec::new();
+    for writer in writers {
+        acknowledged.extend(writer.await.unwrap());
+    }
+    assert!(acknowledged.len() > 20, "only {} writes acknowledged before the kill", acknowledged.len());
+
+    let exported = cli(&server.data.0, &["feedback", "export"]);
+    let stored: std::collections::HashSet<i64> =
+        exported.lines().map(|l| serde_json::from_str::<FeedbackRecord>(l).unwrap().id).collect();
+    let lost: Vec<_> = acknowledged.iter().filter(|id| !stored.contains(id)).collect();
+    assert!(lost.is_empty(), "acknowledged but lost after kill -9: {lost:?}");
 }
 
 #[test]

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// Answer of `GET /health`: the server is up and answering.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct HealthResponse {
     /// Always `"ok"` when the server answers at all.
@@ -15,6 +16,7 @@ pub struct HealthResponse {
 /// One Python syntax error, positioned the way Python reports them: lines and columns are
 /// 1-based, columns count Unicode scalar values, and the end is exclusive.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SyntaxError {
     /// 1-based line of the first character of the error.
@@ -31,6 +33,7 @@ pub struct SyntaxError {
 
 /// Body of `POST /api/v1/code/validate`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ValidateRequest {
     /// Python source to check.
@@ -39,6 +42,7 @@ pub struct ValidateRequest {
 
 /// Answer of `POST /api/v1/code/validate`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ValidateResponse {
     /// Whether the code parses as a Python module.
@@ -49,6 +53,7 @@ pub struct ValidateResponse {
 
 /// What a user did with an answer or a completion.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum FeedbackEvent {
     /// A completion was shown.
@@ -65,6 +70,7 @@ pub enum FeedbackEvent {
 
 /// Body of `POST /api/v1/feedback`: exactly one of `request_id` / `completion_id`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct FeedbackRequest {
     /// The `request_id` of a generation answer.
@@ -82,6 +88,7 @@ pub struct FeedbackRequest {
 
 /// Answer of `POST /api/v1/feedback` (201): the feedback is on disk.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct FeedbackResponse {
     /// The stored feedback's id.
@@ -90,6 +97,7 @@ pub struct FeedbackResponse {
 
 /// One stored feedback, as `hapa-server feedback export` writes it (a JSON line each).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct FeedbackRecord {
     /// Its id.
@@ -106,6 +114,7 @@ pub struct FeedbackRecord {
 /// Every error the server answers with: a stable machine-readable `code` and a message
 /// for people.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ErrorBody {
     /// Stable identifier, e.g. `"not_found"`, `"invalid_json"`.

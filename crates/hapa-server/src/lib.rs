@@ -11,6 +11,7 @@ pub mod error;
 pub mod feedback;
 pub mod limits;
 pub mod logging;
+pub mod openapi;
 pub mod routes;
 pub mod state;
 pub mod store;

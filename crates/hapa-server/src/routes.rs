@@ -6,7 +6,7 @@ use axum::http::{Method, StatusCode, Uri};
 use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use hapa_protocol::api::{FeedbackRequest, FeedbackResponse, HealthResponse, ValidateRequest, ValidateResponse};
+use hapa_protocol::api::{ErrorBody, FeedbackRequest, FeedbackResponse, HealthResponse, ValidateRequest, ValidateResponse};
 use tower_http::trace::TraceLayer;
 
 use crate::auth::{self, Caller, Permission};
@@ -25,6 +25,7 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/code/validate",
             post(validate).route_layer(from_fn_with_state(Permission::Validation, auth::require)),
         )
+        .route("/api/v1/openapi.json", get(openapi_json))
         .route(
             "/api/v1/feedback",
             post(feedback).route_layer(from_fn_with_state(Permission::Feedback, auth::require)),
@@ -60,12 +61,24 @@ where
 }
 
 /// `GET /health`: answers as long as the process serves requests; needs no key.
-async fn health() -> Json<HealthResponse> {
+#[utoipa::path(get, path = "/health", security(()), responses((status = 200, body = HealthResponse)))]
+pub(crate) async fn health() -> Json<HealthResponse> {
     Json(HealthResponse { status: "ok".to_owned(), version: env!("CARGO_PKG_VERSION").to_owned() })
 }
 
 /// `POST /api/v1/code/validate`: every syntax error of a Python module.
-async fn validate(ApiJson(request): ApiJson<ValidateRequest>) -> Result<Json<ValidateResponse>, ApiError> {
+#[utoipa::path(
+    post,
+    path = "/api/v1/code/validate",
+    request_body = ValidateRequest,
+    responses(
+        (status = 200, description = "Every syntax error, 1-based like Python", body = ValidateResponse),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 429, body = ErrorBody),
+    )
+)]
+pub(crate) async fn validate(ApiJson(request): ApiJson<ValidateRequest>) -> Result<Json<ValidateResponse>, ApiError> {
     // Parsing a few MB takes long enough to stall the async workers: run it beside them.
     let errors = tokio::task::spawn_blocking(move || {
         let diagnostics = hapa_core::validate::module(&request.code);
@@ -77,7 +90,18 @@ async fn validate(ApiJson(request): ApiJson<ValidateRequest>) -> Result<Json<Val
 }
 
 /// `POST /api/v1/feedback`: 201 once the feedback is on disk.
-async fn feedback(
+#[utoipa::path(
+    post,
+    path = "/api/v1/feedback",
+    request_body = FeedbackRequest,
+    responses(
+        (status = 201, description = "Stored durably", body = FeedbackResponse),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 429, body = ErrorBody),
+    )
+)]
+pub(crate) async fn feedback(
     Extension(caller): Extension<Caller>,
     State(state): State<AppState>,
     ApiJson(feedback): ApiJson<FeedbackRequest>,
@@ -87,6 +111,16 @@ async fn feedback(
     }
     let id = state.store.record_feedback(caller.key_id, &feedback).await?;
     Ok((StatusCode::CREATED, Json(FeedbackResponse { id })))
+}
+
+/// `GET /api/v1/openapi.json`: this API's OpenAPI 3.1 document (any valid key).
+#[utoipa::path(
+    get,
+    path = "/api/v1/openapi.json",
+    responses((status = 200, description = "OpenAPI 3.1 JSON"), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody))
+)]
+pub(crate) async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+    Json(<crate::openapi::ApiDoc as utoipa::OpenApi>::openapi())
 }
 
 async fn not_found(method: Method, uri: Uri) -> ApiError {

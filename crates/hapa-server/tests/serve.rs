@@ -344,6 +344,31 @@ async fn acknowledged_feedback_survives_kill_9() {
     assert!(lost.is_empty(), "acknowledged but lost after kill -9: {lost:?}");
 }
 
+#[tokio::test]
+async fn the_openapi_document_describes_every_route() {
+    let server = Server::start();
+    let without_key = reqwest::get(server.url("/api/v1/openapi.json")).await.unwrap();
+    assert_eq!(without_key.status(), 401);
+    let key = server.key("liam", "monitor");
+    let response = reqwest::Client::new()
+        .get(server.url("/api/v1/openapi.json"))
+        .header("X-API-Key", &key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let spec: serde_json::Value = response.json().await.unwrap();
+    assert!(spec["openapi"].as_str().unwrap().starts_with("3.1"));
+    let paths: Vec<&str> = spec["paths"].as_object().unwrap().keys().map(String::as_str).collect();
+    for path in ["/health", "/api/v1/code/validate", "/api/v1/feedback", "/api/v1/openapi.json"] {
+        assert!(paths.contains(&path), "{path} missing from {paths:?}");
+    }
+    let schemas = &spec["components"]["schemas"];
+    assert_eq!(schemas["ValidateRequest"]["required"], serde_json::json!(["code"]));
+    assert_eq!(schemas["FeedbackEvent"]["enum"], serde_json::json!(["view", "accept", "dismiss", "up", "down"]));
+    assert_eq!(spec["components"]["securitySchemes"]["api_key"]["name"], "X-API-Key");
+}
+
 #[test]
 fn sigterm_stops_the_server_cleanly() {
     let mut server = Server::start();

@@ -18,7 +18,7 @@ pub fn all() -> anyhow::Result<()> {
     let vsix = dist::build()?;
     run(cmd("cargo").args(["build", "--locked", "-p", "hapa-server"]))?;
     let data_dir = root().join(".hapa/data");
-    let mut server = Server::start_with(&target_dir().join("debug/hapa-server"), SERVER_BIND, &data_dir)?;
+    let mut server = Server::start_with(&target_dir().join("debug/hapa-server"), SERVER_BIND, &data_dir, &[])?;
     eprintln!("hapa-server is serving {} (data in {})", server.url, data_dir.display());
     let seconds = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
     let key = server.create_key(&format!("dev-{seconds}"), "admin")?;

@@ -13,6 +13,9 @@ const WASM_PACK_VERSION: &str = "0.15.1";
 /// tests), and what code-server's native modules build against (tests/e2e/install-code-server.sh).
 const TEST_PACKAGES: &[&str] = &["chromium", "chromium-driver", "ripgrep", "libkrb5-dev", "pkg-config"];
 
+/// Schemathesis, the OpenAPI fuzzer the tests run against hapa-server (from PyPI).
+const SCHEMATHESIS_VERSION: &str = "4.32.5";
+
 /// What the caller is about to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum For {
@@ -32,6 +35,7 @@ pub fn all(purpose: For) -> anyhow::Result<()> {
         For::Build => Ok(()),
         For::Tests => {
             debian_packages(TEST_PACKAGES)?;
+            schemathesis()?;
             code_server()
         }
     }
@@ -151,4 +155,26 @@ pub fn code_server_bin() -> std::path::PathBuf {
 
 fn code_server() -> anyhow::Result<()> {
     run(cmd("bash").arg("tests/e2e/install-code-server.sh").arg(code_server_dir()))
+}
+
+/// The `st` command of the Schemathesis virtualenv.
+pub fn schemathesis_bin() -> std::path::PathBuf {
+    cache_dir().join(format!("schemathesis-{SCHEMATHESIS_VERSION}/bin/st"))
+}
+
+
+/// A virtualenv with Schemathesis, outside the clone so later runs reuse it; one left broken
+/// by an interrupted install is made anew.
+fn schemathesis() -> anyhow::Result<()> {
+    let st = schemathesis_bin();
+    let st = st.to_str().context("non-UTF-8 path")?;
+    if output(&mut cmd(st).arg("--version")).is_some_and(|v| v.contains(SCHEMATHESIS_VERSION)) {
+        return Ok(());
+    }
+    let venv = cache_dir().join(format!("schemathesis-{SCHEMATHESIS_VERSION}"));
+    let _ = std::fs::remove_dir_all(&venv);
+    run(cmd("python3").args(["-m", "venv"]).arg(&venv))?;
+    run(cmd(venv.join("bin/pip").to_str().context("non-UTF-8 path")?)
+        .args(["install", "--quiet", "--disable-pip-version-check"])
+        .arg(format!("schemathesis=={SCHEMATHESIS_VERSION}")))
 }

@@ -26,13 +26,22 @@ pub fn all() -> anyhow::Result<()> {
     run(cmd("node_modules/.bin/tsc").args(["-p", ".", "--noEmit"]))?;
     let server_bin = target_dir().join("debug/hapa-server");
     {
-        let server = Server::start(&server_bin)?;
+        // Unthrottled for an admin key, so the fuzzer is not answered 429 all along.
+        let server = Server::start(&server_bin, &["--rate-limit-admin", "100000000"])?;
         let key = server.create_key("wasm-tests", "user")?;
         // The Rust API client, compiled to wasm, against the real server.
         run(cmd("wasm-pack")
             .args(["test", "--node", "crates/hapa-wasm"])
             .env("HAPA_TEST_SERVER_URL", &server.url)
             .env("HAPA_TEST_API_KEY", key))?;
+        // Schemathesis fuzzes every route of the generated OpenAPI document: no 5xx, every
+        // answer as documented, every schema-valid request accepted.
+        let admin = server.create_key("schemathesis", "admin")?;
+        run(cmd(setup::schemathesis_bin().to_str().context("non-UTF-8 path")?)
+            .args(["run", &format!("{}/api/v1/openapi.json", server.url), "--checks", "all"])
+            .args(["--max-time", "45", "--header", &format!("X-API-Key: {admin}")])
+            .arg("--report-dir")
+            .arg(target_dir().join("schemathesis")))?;
     }
     // The leptos components in headless Chromium; `--chromedriver` stops wasm-pack from
     // trying to download one.
@@ -63,12 +72,13 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts the server binary and waits for its "listening on" line.
-    pub fn start(bin: &std::path::Path) -> anyhow::Result<Self> {
+    /// Starts the server binary on an ephemeral port with a fresh store and `extra` flags
+    /// for `serve`, and waits for its "listening on" line.
+    pub fn start(bin: &std::path::Path, extra: &[&str]) -> anyhow::Result<Self> {
         let data = target_dir().join("xtask-server-data");
         // A fresh store each run, so key names never collide.
         let _ = std::fs::remove_dir_all(&data);
-        Self::start_with(bin, "127.0.0.1:0", &data)
+        Self::start_with(bin, "127.0.0.1:0", &data, extra)
     }
 
     /// Creates an API key with `hapa-server keys create`; returns the key.
@@ -85,16 +95,18 @@ impl Server {
         stdout.lines().last().map(str::to_owned).context("keys create printed nothing")
     }
 
-    /// Starts the server on `bind` with its data in `data_dir`.
+    /// Starts the server on `bind` with its data in `data_dir` and `extra` flags for `serve`.
     pub fn start_with(
         bin: &std::path::Path,
         bind: &str,
         data_dir: &std::path::Path,
+        extra: &[&str],
     ) -> anyhow::Result<Self> {
         let mut child = cmd(bin.to_str().context("non-UTF-8 path")?)
             .current_dir(root())
             .args(["serve", "--bind", bind, "--data-dir"])
             .arg(data_dir)
+            .args(extra)
             .stdout(Stdio::piped())
             .spawn()
             .with_context(|| format!("starting {}", bin.display()))?;

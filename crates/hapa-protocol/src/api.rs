@@ -69,8 +69,8 @@ pub enum FeedbackEvent {
 }
 
 /// Body of `POST /api/v1/feedback`: exactly one of `request_id` / `completion_id`.
+/// (Its OpenAPI schema is written out in [`openapi`], since "exactly one" is a `oneOf`.)
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct FeedbackRequest {
     /// The `request_id` of a generation answer.
@@ -121,6 +121,60 @@ pub struct ErrorBody {
     pub code: String,
     /// What went wrong and what to do about it.
     pub message: String,
+}
+
+/// Longest feedback comment, in characters.
+pub const MAX_FEEDBACK_COMMENT_CHARS: usize = 4_000;
+/// Longest request or completion id, in characters.
+pub const MAX_FEEDBACK_ID_CHARS: usize = 128;
+
+/// OpenAPI schemas that the derive cannot express.
+#[cfg(feature = "openapi")]
+pub mod openapi {
+    use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, OneOfBuilder, Ref, Schema, Type};
+    use utoipa::openapi::RefOr;
+
+    use super::{FeedbackRequest, MAX_FEEDBACK_COMMENT_CHARS, MAX_FEEDBACK_ID_CHARS};
+
+    /// One or more characters, none of them a control character (C0, DEL or C1).
+    const PRINTABLE: &str = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$";
+    /// No NUL.
+    const NO_NUL: &str = "^[^\\u0000]*$";
+
+    impl utoipa::PartialSchema for FeedbackRequest {
+        fn schema() -> RefOr<Schema> {
+            let about = |id: &str| {
+                ObjectBuilder::new()
+                    .property(
+                        id,
+                        ObjectBuilder::new()
+                            .schema_type(Type::String)
+                            .min_length(Some(1))
+                            .max_length(Some(MAX_FEEDBACK_ID_CHARS))
+                            .pattern(Some(PRINTABLE)),
+                    )
+                    .required(id)
+                    .property("event", Ref::from_schema_name("FeedbackEvent"))
+                    .required("event")
+                    .property(
+                        "comment",
+                        ObjectBuilder::new()
+                            .schema_type([Type::String, Type::Null].into_iter().collect::<utoipa::openapi::schema::SchemaType>())
+                            .max_length(Some(MAX_FEEDBACK_COMMENT_CHARS))
+                            .pattern(Some(NO_NUL)),
+                    )
+                    .additional_properties(Some(AdditionalProperties::<Schema>::FreeForm(false)))
+                    .build()
+            };
+            OneOfBuilder::new()
+                .description(Some("Feedback about one answer (request_id) or one completion (completion_id)."))
+                .item(about("request_id"))
+                .item(about("completion_id"))
+                .into()
+        }
+    }
+
+    impl utoipa::ToSchema for FeedbackRequest {}
 }
 
 #[cfg(test)]

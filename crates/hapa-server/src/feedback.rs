@@ -3,9 +3,9 @@
 use hapa_protocol::api::FeedbackRequest;
 
 /// Longest accepted comment, in characters.
-pub const MAX_COMMENT_CHARS: usize = 4_000;
+pub use hapa_protocol::api::MAX_FEEDBACK_COMMENT_CHARS as MAX_COMMENT_CHARS;
 /// Longest accepted request or completion id, in characters.
-pub const MAX_ID_CHARS: usize = 128;
+pub use hapa_protocol::api::MAX_FEEDBACK_ID_CHARS as MAX_ID_CHARS;
 
 /// What is wrong with a feedback body, for a 422; `None` when it can be stored.
 pub fn problem(feedback: &FeedbackRequest) -> Option<String> {

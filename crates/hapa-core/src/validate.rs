@@ -8,8 +8,9 @@
 
 use hapa_protocol::api::SyntaxError;
 use hapa_protocol::editor::EditorDiagnostic;
+use ruff_python_ast::{ModModule, PySourceType};
 use ruff_python_parser::lexer::lex;
-use ruff_python_parser::{Mode, ParseOptions, parse_unchecked};
+use ruff_python_parser::{Mode, Parsed, parse_unchecked_source};
 use ruff_text_size::Ranged;
 
 use crate::position::{LineIndex, Position};
@@ -44,8 +45,26 @@ pub struct Diagnostic {
 
 /// Every syntax error of `source` parsed as a Python module; empty when it parses.
 pub fn module(source: &str) -> Vec<Diagnostic> {
+    match parse_within_limits(source) {
+        Err(refused) => vec![refused],
+        Ok(parsed) => parsed
+            .errors()
+            .iter()
+            .map(|error| Diagnostic {
+                start: error.range().start().to_usize(),
+                end: error.range().end().to_usize(),
+                message: error.error.to_string(),
+            })
+            .collect(),
+    }
+}
+
+/// `source` parsed as a module with the error-recovering parser, or why it was refused
+/// (larger than [`MAX_SOURCE_BYTES`], or nested deeper than the recursive parser can safely
+/// go). The one entry to the parser for the whole crate, so no caller can skip the guard.
+pub(crate) fn parse_within_limits(source: &str) -> Result<Parsed<ModModule>, Diagnostic> {
     if source.len() > MAX_SOURCE_BYTES {
-        return vec![Diagnostic {
+        return Err(Diagnostic {
             start: 0,
             end: 0,
             message: format!(
@@ -53,21 +72,12 @@ pub fn module(source: &str) -> Vec<Diagnostic> {
                 source.len() / (1024 * 1024),
                 MAX_SOURCE_BYTES / (1024 * 1024)
             ),
-        }];
+        });
     }
     if let Some(too_deep) = excessive_nesting(source) {
-        return vec![too_deep];
+        return Err(too_deep);
     }
-    let parsed = parse_unchecked(source, ParseOptions::from(Mode::Module));
-    parsed
-        .errors()
-        .iter()
-        .map(|error| Diagnostic {
-            start: error.range().start().to_usize(),
-            end: error.range().end().to_usize(),
-            message: error.error.to_string(),
-        })
-        .collect()
+    Ok(parse_unchecked_source(source, PySourceType::Python))
 }
 
 /// A diagnostic when `source` nests deeper than the parser can safely recurse.
@@ -97,11 +107,11 @@ fn excessive_nesting(source: &str) -> Option<Diagnostic> {
                     break Nesting::Brackets;
                 }
             }
-            T::Rpar | T::Rsqb | T::Rbrace => {
-                if per_level.len() > 1 {
-                    chained -= per_level.pop().unwrap_or(0);
-                }
+            T::Rpar | T::Rsqb | T::Rbrace if per_level.len() > 1 => {
+                chained -= per_level.pop().unwrap_or(0);
             }
+            // An unmatched closer: the parser reports it; it nests nothing.
+            T::Rpar | T::Rsqb | T::Rbrace => {}
             T::Comma | T::Semi | T::Newline => {
                 if let Some(level) = per_level.last_mut() {
                     chained -= *level;

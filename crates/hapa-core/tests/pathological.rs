@@ -93,3 +93,52 @@ fn nested_calls_parse() {
     let calls = format!("{}0{}\n", "print(".repeat(150), ")".repeat(150));
     assert_eq!(validate_on_small_stack(calls), vec![]);
 }
+
+/// Runs `f` on a thread with WASM's 1 MiB stack.
+fn on_small_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    std::thread::Builder::new()
+        .stack_size(1024 * 1024)
+        .spawn(f)
+        .unwrap()
+        .join()
+        .expect("must not overflow the stack")
+}
+
+#[test]
+fn context_of_a_pathological_document_is_its_text_alone() {
+    let source = format!("import os\nx = {}1{}\ny = \n", "(".repeat(5000), ")".repeat(5000));
+    let cursor = source.len() - 1;
+    let context = on_small_stack(move || {
+        hapa_core::context::collect(&hapa_core::context::Request::new(&source, cursor, 50))
+    });
+    assert!(context.imports.is_empty(), "the parser must not have seen it");
+    assert_eq!(context.prefix, "y = ");
+}
+
+#[test]
+fn pathological_workspace_modules_are_skipped() {
+    let mut workspace = std::collections::BTreeMap::new();
+    workspace.insert("deep".to_owned(), format!("def f(): return {}0\n", "-".repeat(20_000)));
+    workspace.insert("fine".to_owned(), "def g(): ...\n".to_owned());
+    let imported = on_small_stack(move || {
+        let source = "import deep\nimport fine\n";
+        let request = hapa_core::context::Request {
+            workspace: Some(&workspace),
+            ..hapa_core::context::Request::new(source, 0, 1000)
+        };
+        hapa_core::context::collect(&request).imported
+    });
+    let outlines: Vec<&str> = imported.iter().map(|d| d.outline.as_str()).collect();
+    assert_eq!(outlines, ["def g(): ..."]);
+}
+
+#[test]
+fn normalising_pathological_code_returns_it_as_is() {
+    for source in [
+        format!("x = {}1{}\n", "[".repeat(5000), "]".repeat(5000)),
+        format!("x = 1{}\n", " + 1".repeat(20_000)),
+    ] {
+        let expected = source.clone();
+        assert_eq!(on_small_stack(move || hapa_core::cache::normalise(&source)), expected);
+    }
+}

@@ -1,0 +1,5 @@
+SEPARATOR = ", "
+value = $0
+#- edited
+SEPARATOR = ",  "
+value = $0

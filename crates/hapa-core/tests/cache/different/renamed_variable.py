@@ -1,0 +1,7 @@
+def total(items):
+    count = len(items)
+    return $0
+#- edited
+def total(items):
+    size = len(items)
+    return $0

@@ -1,0 +1,11 @@
+def check(x):
+    if x:
+        log(x)
+        notify(x)
+    $0
+#- edited
+def check(x):
+    if x:
+        log(x)
+    notify(x)
+    $0

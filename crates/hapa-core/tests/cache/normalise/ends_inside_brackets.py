@@ -1,0 +1,2 @@
+result = compute(
+    first,   # the cursor's line follows

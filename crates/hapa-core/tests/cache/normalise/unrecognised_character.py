@@ -1,0 +1,2 @@
+price = 10 $ 2  # not Python
+total   =   price

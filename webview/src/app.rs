@@ -15,13 +15,11 @@ use crate::transcript::{Author, Transcript};
 pub fn App() -> impl IntoView {
     let transcript = RwSignal::new(Transcript::default());
 
-    let listener = window_event_listener(ev::message, move |event| {
-        match host::receive(&event.data()) {
-            Some(ToWebview::Notice { text }) => transcript.update(|t| {
-                t.push(Author::Hapa, text);
-            }),
-            None => {}
-        }
+    let listener = window_event_listener(ev::message, move |event| match host::receive(&event.data()) {
+        Some(ToWebview::Notice { text }) => transcript.update(|t| {
+            t.push(Author::Hapa, text);
+        }),
+        None => {}
     });
     on_cleanup(move || listener.remove());
 
@@ -33,9 +31,7 @@ pub fn App() -> impl IntoView {
     };
 
     // The host answers asynchronously, by which time the listener above is in place.
-    host::post(&FromWebview::Ready {
-        protocol: WEBVIEW_PROTOCOL_VERSION,
-    });
+    host::post(&FromWebview::Ready { protocol: WEBVIEW_PROTOCOL_VERSION });
 
     view! {
         <main id="hapa-chat" data-hapa-ready="true" aria-label="HAPA chat">
@@ -113,11 +109,7 @@ pub fn Composer(
         let _ = textarea.focus();
     };
     let on_keydown = move |event: ev::KeyboardEvent| {
-        let press = KeyPress {
-            key: &event.key(),
-            shift: event.shift_key(),
-            composing: event.is_composing(),
-        };
+        let press = KeyPress { key: &event.key(), shift: event.shift_key(), composing: event.is_composing() };
         if compose::key_action(press) == KeyAction::Send {
             event.prevent_default();
             send();

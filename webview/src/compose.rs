@@ -23,11 +23,7 @@ pub struct KeyPress<'a> {
 
 /// Enter sends; Shift+Enter, and Enter that ends an IME composition, insert text as usual.
 pub fn key_action(press: KeyPress<'_>) -> KeyAction {
-    if press.key == "Enter" && !press.shift && !press.composing {
-        KeyAction::Send
-    } else {
-        KeyAction::Default
-    }
+    if press.key == "Enter" && !press.shift && !press.composing { KeyAction::Send } else { KeyAction::Default }
 }
 
 /// The message to send for the input's current text, or `None` when there is nothing to
@@ -43,11 +39,7 @@ mod tests {
     use super::*;
 
     fn press(key: &str, shift: bool, composing: bool) -> KeyAction {
-        key_action(KeyPress {
-            key,
-            shift,
-            composing,
-        })
+        key_action(KeyPress { key, shift, composing })
     }
 
     #[test]
@@ -66,9 +58,6 @@ mod tests {
 
     #[test]
     fn message_keeps_inner_text_as_typed() {
-        assert_eq!(
-            message_text("  def f():\n    return 1\n").as_deref(),
-            Some("def f():\n    return 1")
-        );
+        assert_eq!(message_text("  def f():\n    return 1\n").as_deref(), Some("def f():\n    return 1"));
     }
 }

@@ -51,11 +51,7 @@ impl Transcript {
     pub fn push(&mut self, author: Author, text: impl Into<String>) -> u64 {
         let id = self.next_id;
         self.next_id += 1;
-        self.messages.push(Message {
-            id,
-            author,
-            text: text.into(),
-        });
+        self.messages.push(Message { id, author, text: text.into() });
         id
     }
 
@@ -82,18 +78,10 @@ mod tests {
         let second = transcript.push(Author::Hapa, "not yet");
         let third = transcript.push(Author::User, "write fizzbuzz");
         assert!(first != second && second != third && first != third);
-        let texts: Vec<_> = transcript
-            .messages()
-            .iter()
-            .map(|m| (m.author, m.text.as_str()))
-            .collect();
+        let texts: Vec<_> = transcript.messages().iter().map(|m| (m.author, m.text.as_str())).collect();
         assert_eq!(
             texts,
-            [
-                (Author::User, "write fizzbuzz"),
-                (Author::Hapa, "not yet"),
-                (Author::User, "write fizzbuzz"),
-            ]
+            [(Author::User, "write fizzbuzz"), (Author::Hapa, "not yet"), (Author::User, "write fizzbuzz"),]
         );
     }
 }

@@ -8,8 +8,8 @@ use leptos::task::tick;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 use web_sys::{
-    Element, HtmlButtonElement, HtmlElement, HtmlTextAreaElement, KeyboardEvent, KeyboardEventInit,
-    MessageEvent, MessageEventInit,
+    Element, HtmlButtonElement, HtmlElement, HtmlTextAreaElement, KeyboardEvent, KeyboardEventInit, MessageEvent,
+    MessageEventInit,
 };
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -29,10 +29,7 @@ fn fake_host() -> js_sys::Array {
 
 /// JSON of the last message posted to the fake host.
 fn last_posted(posted: &js_sys::Array) -> String {
-    js_sys::JSON::stringify(&posted.at(-1))
-        .unwrap()
-        .as_string()
-        .unwrap()
+    js_sys::JSON::stringify(&posted.at(-1)).unwrap().as_string().unwrap()
 }
 
 /// A fresh `<div>` in `<body>` with `App` mounted in it; dropping it unmounts the app and
@@ -48,15 +45,11 @@ impl Mounted {
         let root: HtmlElement = document.create_element("div").unwrap().unchecked_into();
         document.body().unwrap().append_child(&root).unwrap();
         let handle = leptos::mount::mount_to(root.clone(), App);
-        Mounted {
-            root,
-            handle: Some(Box::new(handle)),
-        }
+        Mounted { root, handle: Some(Box::new(handle)) }
     }
 
     fn find(&self, selector: &str) -> Element {
-        self.try_find(selector)
-            .unwrap_or_else(|| panic!("no element matches {selector}"))
+        self.try_find(selector).unwrap_or_else(|| panic!("no element matches {selector}"))
     }
 
     fn try_find(&self, selector: &str) -> Option<Element> {
@@ -74,9 +67,7 @@ impl Mounted {
     fn type_text(&self, text: &str) {
         let input = self.input();
         input.set_value(text);
-        input
-            .dispatch_event(&web_sys::Event::new("input").unwrap())
-            .unwrap();
+        input.dispatch_event(&web_sys::Event::new("input").unwrap()).unwrap();
     }
 
     /// Dispatches a `keydown` on the input; returns whether the app let the key through
@@ -92,13 +83,8 @@ impl Mounted {
     }
 
     fn history_texts(&self) -> Vec<String> {
-        let items = self
-            .root
-            .query_selector_all("#hapa-history > li .hapa-text")
-            .unwrap();
-        (0..items.length())
-            .map(|i| items.item(i).unwrap().text_content().unwrap())
-            .collect()
+        let items = self.root.query_selector_all("#hapa-history > li .hapa-text").unwrap();
+        (0..items.length()).map(|i| items.item(i).unwrap().text_content().unwrap()).collect()
     }
 }
 
@@ -116,32 +102,14 @@ async fn renders_the_contract_dom_and_says_ready() {
     tick().await;
 
     let main = app.find("main#hapa-chat");
-    assert_eq!(
-        main.get_attribute("data-hapa-ready").as_deref(),
-        Some("true")
-    );
-    assert_eq!(
-        main.get_attribute("aria-label").as_deref(),
-        Some("HAPA chat")
-    );
-    assert_eq!(
-        app.find("main > header > h1").text_content().as_deref(),
-        Some("HAPA")
-    );
+    assert_eq!(main.get_attribute("data-hapa-ready").as_deref(), Some("true"));
+    assert_eq!(main.get_attribute("aria-label").as_deref(), Some("HAPA chat"));
+    assert_eq!(app.find("main > header > h1").text_content().as_deref(), Some("HAPA"));
     let history = app.find("main ol#hapa-history");
-    assert_eq!(
-        history.get_attribute("aria-label").as_deref(),
-        Some("Chat history")
-    );
+    assert_eq!(history.get_attribute("aria-label").as_deref(), Some("Chat history"));
     assert_eq!(app.count("#hapa-history > li"), 0);
-    assert_eq!(
-        app.find("main p.hapa-empty").text_content().as_deref(),
-        Some("Ask HAPA for Python code.")
-    );
-    assert_eq!(
-        app.input().get_attribute("aria-label").as_deref(),
-        Some("Ask HAPA")
-    );
+    assert_eq!(app.find("main p.hapa-empty").text_content().as_deref(), Some("Ask HAPA for Python code."));
+    assert_eq!(app.input().get_attribute("aria-label").as_deref(), Some("Ask HAPA"));
     let send: HtmlButtonElement = app.find("main button#hapa-send").unchecked_into();
     assert_eq!(send.text_content().as_deref().map(str::trim), Some("Send"));
 
@@ -155,27 +123,14 @@ async fn send_appends_the_message_clears_the_input_and_asks_the_host() {
     tick().await;
 
     app.type_text("write fizzbuzz\nin one line");
-    app.find("#hapa-send")
-        .unchecked_into::<HtmlElement>()
-        .click();
+    app.find("#hapa-send").unchecked_into::<HtmlElement>().click();
     tick().await;
 
     assert_eq!(app.history_texts(), ["write fizzbuzz\nin one line"]);
-    assert_eq!(
-        app.find("#hapa-history > li")
-            .get_attribute("data-author")
-            .as_deref(),
-        Some("user")
-    );
+    assert_eq!(app.find("#hapa-history > li").get_attribute("data-author").as_deref(), Some("user"));
     assert_eq!(app.input().value(), "");
-    assert!(
-        app.try_find(".hapa-empty").is_none(),
-        "the empty hint stays after a message"
-    );
-    assert_eq!(
-        last_posted(&posted),
-        r#"{"type":"ask","text":"write fizzbuzz\nin one line"}"#
-    );
+    assert!(app.try_find(".hapa-empty").is_none(), "the empty hint stays after a message");
+    assert_eq!(last_posted(&posted), r#"{"type":"ask","text":"write fizzbuzz\nin one line"}"#);
 }
 
 #[wasm_bindgen_test]
@@ -186,15 +141,9 @@ async fn enter_sends_but_shift_enter_and_blank_input_do_not() {
     let before = posted.length();
 
     app.type_text("first line");
-    assert!(
-        app.press("Enter", true),
-        "Shift+Enter must insert a newline"
-    );
+    assert!(app.press("Enter", true), "Shift+Enter must insert a newline");
     app.type_text("   \n ");
-    assert!(
-        !app.press("Enter", false),
-        "Enter must not insert a newline"
-    );
+    assert!(!app.press("Enter", false), "Enter must not insert a newline");
     tick().await;
     assert_eq!(app.count("#hapa-history > li"), 0, "blank input was sent");
     assert_eq!(posted.length(), before);
@@ -214,9 +163,7 @@ async fn host_notices_are_shown_as_text_never_as_html() {
     tick().await;
 
     let hostile = "<img src=x onerror=\"globalThis.hapaPwned = true\"><b>bold</b>";
-    let data =
-        js_sys::JSON::parse(&serde_json::json!({ "type": "notice", "text": hostile }).to_string())
-            .unwrap();
+    let data = js_sys::JSON::parse(&serde_json::json!({ "type": "notice", "text": hostile }).to_string()).unwrap();
     let init = MessageEventInit::new();
     init.set_data(&data);
     let event = MessageEvent::new_with_event_init_dict("message", &init).unwrap();
@@ -224,17 +171,10 @@ async fn host_notices_are_shown_as_text_never_as_html() {
     // Unknown messages are ignored, not shown.
     let init = MessageEventInit::new();
     init.set_data(&js_sys::JSON::parse(r#"{"type":"eval","code":"1"}"#).unwrap());
-    window()
-        .dispatch_event(&MessageEvent::new_with_event_init_dict("message", &init).unwrap())
-        .unwrap();
+    window().dispatch_event(&MessageEvent::new_with_event_init_dict("message", &init).unwrap()).unwrap();
     tick().await;
 
     assert_eq!(app.history_texts(), [hostile]);
-    assert_eq!(
-        app.find("#hapa-history > li")
-            .get_attribute("data-author")
-            .as_deref(),
-        Some("hapa")
-    );
+    assert_eq!(app.find("#hapa-history > li").get_attribute("data-author").as_deref(), Some("hapa"));
     assert_eq!(app.count("#hapa-history img, #hapa-history b"), 0);
 }

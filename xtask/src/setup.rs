@@ -27,6 +27,7 @@ pub enum For {
 
 /// Installs everything needed `for` a purpose.
 pub fn all(purpose: For) -> anyhow::Result<()> {
+    rust_components()?;
     wasm_target()?;
     wasm_bindgen_cli()?;
     wasm_pack()?;
@@ -39,6 +40,17 @@ pub fn all(purpose: For) -> anyhow::Result<()> {
             code_server()
         }
     }
+}
+
+/// clippy and rustfmt, which the tests run (rustup's default profile has them; minimal lacks them).
+fn rust_components() -> anyhow::Result<()> {
+    let installed = output(cmd("rustup").args(["component", "list", "--installed"])).unwrap_or_default();
+    let missing: Vec<&str> =
+        ["clippy", "rustfmt"].into_iter().filter(|c| !installed.lines().any(|line| line.starts_with(c))).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    run(cmd("rustup").args(["component", "add"]).args(&missing))
 }
 
 fn wasm_target() -> anyhow::Result<()> {
@@ -162,13 +174,12 @@ pub fn schemathesis_bin() -> std::path::PathBuf {
     cache_dir().join(format!("schemathesis-{SCHEMATHESIS_VERSION}/bin/st"))
 }
 
-
 /// A virtualenv with Schemathesis, outside the clone so later runs reuse it; one left broken
 /// by an interrupted install is made anew.
 fn schemathesis() -> anyhow::Result<()> {
     let st = schemathesis_bin();
     let st = st.to_str().context("non-UTF-8 path")?;
-    if output(&mut cmd(st).arg("--version")).is_some_and(|v| v.contains(SCHEMATHESIS_VERSION)) {
+    if output(cmd(st).arg("--version")).is_some_and(|v| v.contains(SCHEMATHESIS_VERSION)) {
         return Ok(());
     }
     let venv = cache_dir().join(format!("schemathesis-{SCHEMATHESIS_VERSION}"));

@@ -15,6 +15,9 @@ const WASM_CHECKED: &[&str] = &["hapa-protocol", "hapa-core", "hapa-model"];
 pub fn all() -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     setup::all(setup::For::Tests)?;
+    // Tidy first: formatting and lints are the cheapest failures to find.
+    run(cmd("cargo").args(["fmt", "--all", "--check"]))?;
+    run(cmd("cargo").args(["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]))?;
     run(cmd("cargo").args(["test", "--workspace", "--locked"]))?;
     let mut check = cmd("cargo");
     check.args(["check", "--locked", "--target", "wasm32-unknown-unknown"]);
@@ -120,12 +123,7 @@ impl Server {
             }
         });
         match line.trim().strip_prefix("hapa-server listening on ") {
-            Some(url) => Ok(Self {
-                url: url.to_owned(),
-                child,
-                bin: bin.to_owned(),
-                data_dir: data_dir.to_owned(),
-            }),
+            Some(url) => Ok(Self { url: url.to_owned(), child, bin: bin.to_owned(), data_dir: data_dir.to_owned() }),
             None => {
                 let _ = child.kill();
                 bail!("hapa-server did not start (it printed {line:?})")

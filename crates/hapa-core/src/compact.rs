@@ -36,10 +36,7 @@ pub(crate) fn one_line(source: &str, tokens: &[Token]) -> String {
             if is_closing(token.kind()) && previous.kind() == T::Comma && line_broken {
                 out.pop();
                 out.truncate(out.trim_end().len());
-            } else if has_gap(previous, token)
-                && !is_opening(previous.kind())
-                && !is_closing(token.kind())
-            {
+            } else if has_gap(previous, token) && !is_opening(previous.kind()) && !is_closing(token.kind()) {
                 out.push(' ');
             }
         }
@@ -82,8 +79,7 @@ pub(crate) fn canonical(source: &str, tokens: &[Token]) -> Option<String> {
             _ if text.trim().is_empty() => {}
             _ => {
                 if at_line_start {
-                    blocks
-                        .enter_line(indentation_width(source, token.start().to_usize()), &mut out);
+                    blocks.enter_line(indentation_width(source, token.start().to_usize()), &mut out);
                 } else {
                     out.push(' ');
                 }

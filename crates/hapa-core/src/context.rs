@@ -100,8 +100,7 @@ pub fn collect(request: &Request<'_>) -> Context {
     let cursor = source.floor_char_boundary(request.cursor);
     let mut left = request.token_budget;
 
-    let selection =
-        selected_text(source, request.selection.clone()).map(|text| keep_head_lines(text, left));
+    let selection = selected_text(source, request.selection.clone()).map(|text| keep_head_lines(text, left));
     left -= selection.map_or(0, estimate_tokens);
 
     let (prefix, suffix) = source.split_at(cursor);
@@ -169,14 +168,11 @@ impl Extras {
             return Self::default();
         };
         let scopes = module.enclosing_scopes(cursor);
-        let scope_ranges: BTreeSet<_> =
-            scopes.iter().map(|scope| (scope.range.start(), scope.range.end())).collect();
+        let scope_ranges: BTreeSet<_> = scopes.iter().map(|scope| (scope.range.start(), scope.range.end())).collect();
         let definitions: Vec<Definition> = module
             .definitions()
             .into_iter()
-            .filter(|definition| {
-                !scope_ranges.contains(&(definition.range.start(), definition.range.end()))
-            })
+            .filter(|definition| !scope_ranges.contains(&(definition.range.start(), definition.range.end())))
             .collect();
         let imported = match request.workspace {
             Some(sources) => Workspace::new(sources).imported_by(&module, request.package),
@@ -195,17 +191,12 @@ impl Extras {
     fn pack(self, budget: usize) -> (Self, usize) {
         let mut nearest_first: Vec<usize> = (0..self.definitions.len()).collect();
         nearest_first.sort_by_key(|&index| self.distances[index]);
-        let candidates: Vec<(Entry, &str)> = (self
-            .scopes
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (Entry::Scope(i), s.as_str())))
-        .chain(self.imports.iter().enumerate().map(|(i, s)| (Entry::Import(i), s.as_str())))
-        .chain(
-            self.imported.iter().enumerate().map(|(i, d)| (Entry::Imported(i), d.outline.as_str())),
-        )
-        .chain(nearest_first.iter().map(|&i| (Entry::Definition(i), self.definitions[i].as_str())))
-        .collect();
+        let candidates: Vec<(Entry, &str)> =
+            (self.scopes.iter().enumerate().map(|(i, s)| (Entry::Scope(i), s.as_str())))
+                .chain(self.imports.iter().enumerate().map(|(i, s)| (Entry::Import(i), s.as_str())))
+                .chain(self.imported.iter().enumerate().map(|(i, d)| (Entry::Imported(i), d.outline.as_str())))
+                .chain(nearest_first.iter().map(|&i| (Entry::Definition(i), self.definitions[i].as_str())))
+                .collect();
         let (taken, cost) = pack(candidates, budget);
         let taken: BTreeSet<Entry> = taken.into_iter().collect();
         let packed = Self {
@@ -220,12 +211,7 @@ impl Extras {
 }
 
 fn keep_taken<T>(items: Vec<T>, taken: &BTreeSet<Entry>, entry: fn(usize) -> Entry) -> Vec<T> {
-    items
-        .into_iter()
-        .enumerate()
-        .filter(|(index, _)| taken.contains(&entry(*index)))
-        .map(|(_, item)| item)
-        .collect()
+    items.into_iter().enumerate().filter(|(index, _)| taken.contains(&entry(*index))).map(|(_, item)| item).collect()
 }
 
 fn distance(definition: &Definition, cursor: usize) -> usize {

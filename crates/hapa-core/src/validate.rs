@@ -155,9 +155,7 @@ fn excessive_nesting(source: &str) -> Option<Diagnostic> {
                 .unwrap_or(0);
             (start, format!("too many nested parentheses (more than {MAX_BRACKET_NESTING})"))
         }
-        Nesting::Indentation => {
-            (0, format!("too many levels of indentation (more than {MAX_INDENT_LEVELS})"))
-        }
+        Nesting::Indentation => (0, format!("too many levels of indentation (more than {MAX_INDENT_LEVELS})")),
         Nesting::Operators => (
             0,
             format!(
@@ -198,11 +196,7 @@ pub fn to_editor_diagnostics(source: &str, diagnostics: &[Diagnostic]) -> Vec<Ed
     })
 }
 
-fn resolve<T>(
-    source: &str,
-    diagnostics: &[Diagnostic],
-    make: impl Fn(Position, Position, String) -> T,
-) -> Vec<T> {
+fn resolve<T>(source: &str, diagnostics: &[Diagnostic], make: impl Fn(Position, Position, String) -> T) -> Vec<T> {
     let index = LineIndex::new(source);
     diagnostics
         .iter()

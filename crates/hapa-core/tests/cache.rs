@@ -9,8 +9,7 @@ use std::path::{Path, PathBuf};
 use hapa_core::cache::{self, ENTRY_OVERHEAD_BYTES, KeyScope, Lru, RequestKey};
 use hapa_core::context::{self, Request};
 
-const ALICE: KeyScope<'static> =
-    KeyScope { owner: "alice", model: "qwen2.5-coder-1.5b", variant: "completion" };
+const ALICE: KeyScope<'static> = KeyScope { owner: "alice", model: "qwen2.5-coder-1.5b", variant: "completion" };
 
 fn fixtures(kind: &str) -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cache").join(kind);
@@ -42,8 +41,7 @@ fn before_and_after(path: &Path) -> (String, String) {
 fn normalisation_matches_fixtures() {
     for path in fixtures("normalise") {
         let source = std::fs::read_to_string(&path).unwrap();
-        expect_test::expect_file![path.with_extension("expected")]
-            .assert_eq(&cache::normalise(&source));
+        expect_test::expect_file![path.with_extension("expected")].assert_eq(&cache::normalise(&source));
     }
 }
 
@@ -52,12 +50,7 @@ fn whitespace_and_comment_edits_keep_the_key() {
     for path in fixtures("same") {
         let (before, after) = before_and_after(&path);
         assert_ne!(before, after, "{}: the edit changes nothing", path.display());
-        assert_eq!(
-            key_at_cursor(&ALICE, &before),
-            key_at_cursor(&ALICE, &after),
-            "{}",
-            path.display()
-        );
+        assert_eq!(key_at_cursor(&ALICE, &before), key_at_cursor(&ALICE, &after), "{}", path.display());
     }
 }
 
@@ -65,12 +58,7 @@ fn whitespace_and_comment_edits_keep_the_key() {
 fn code_edits_change_the_key() {
     for path in fixtures("different") {
         let (before, after) = before_and_after(&path);
-        assert_ne!(
-            key_at_cursor(&ALICE, &before),
-            key_at_cursor(&ALICE, &after),
-            "{}",
-            path.display()
-        );
+        assert_ne!(key_at_cursor(&ALICE, &before), key_at_cursor(&ALICE, &after), "{}", path.display());
     }
 }
 

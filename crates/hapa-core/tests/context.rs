@@ -80,21 +80,15 @@ fn take_markers(marked: &str) -> (String, usize, Option<std::ops::Range<usize>>)
         Some(at)
     };
     // Markers are removed in text order so each offset holds in the final text.
-    let mut positions: Vec<(usize, &str)> = [CURSOR, SELECTION_START, SELECTION_END]
-        .into_iter()
-        .filter_map(|m| Some((marked.find(m)?, m)))
-        .collect();
+    let mut positions: Vec<(usize, &str)> =
+        [CURSOR, SELECTION_START, SELECTION_END].into_iter().filter_map(|m| Some((marked.find(m)?, m))).collect();
     positions.sort();
     let mut found = BTreeMap::new();
     for (_, marker) in positions {
         found.insert(marker, take(marker).unwrap());
     }
     let selection = found.get(SELECTION_START).zip(found.get(SELECTION_END)).map(|(&s, &e)| s..e);
-    let cursor = found
-        .get(CURSOR)
-        .copied()
-        .or(selection.as_ref().map(|s| s.end))
-        .expect("fixture has no cursor");
+    let cursor = found.get(CURSOR).copied().or(selection.as_ref().map(|s| s.end)).expect("fixture has no cursor");
     (text, cursor, selection)
 }
 
@@ -116,10 +110,7 @@ fn render(context: &Context, budget: usize) -> String {
     };
     section("scopes", context.scopes.clone());
     section("imports", context.imports.clone());
-    section(
-        "imported",
-        context.imported.iter().map(|d| format!("[{}]\n{}", d.module, d.outline)).collect(),
-    );
+    section("imported", context.imported.iter().map(|d| format!("[{}]\n{}", d.module, d.outline)).collect());
     section("definitions", context.definitions.clone());
     section("selection", context.selection.iter().cloned().collect());
     section("window", vec![format!("{}{CURSOR}{}", context.prefix, context.suffix)]);
@@ -131,8 +122,7 @@ fn fixtures_collect_the_expected_context() {
     for path in fixtures() {
         let fixture = parse_fixture(&std::fs::read_to_string(&path).unwrap());
         let context = collect(&fixture, fixture.cursor, fixture.budget);
-        expect_test::expect_file![path.with_extension("expected")]
-            .assert_eq(&render(&context, fixture.budget));
+        expect_test::expect_file![path.with_extension("expected")].assert_eq(&render(&context, fixture.budget));
     }
 }
 
@@ -148,23 +138,11 @@ fn any_cursor_and_budget_stays_within_budget_around_the_cursor() {
                 let context = collect(&fixture, cursor, budget);
                 let at = text.floor_char_boundary(cursor);
                 let name = path.display();
-                assert!(
-                    context.estimated_tokens <= budget,
-                    "{name}: over budget at {cursor}/{budget}"
-                );
-                assert!(
-                    text[..at].ends_with(&context.prefix),
-                    "{name}: prefix at {cursor}/{budget}"
-                );
-                assert!(
-                    text[at..].starts_with(&context.suffix),
-                    "{name}: suffix at {cursor}/{budget}"
-                );
-                let texts =
-                    [&context.prefix, &context.suffix].into_iter().chain(&context.selection);
-                assert!(
-                    texts.map(|t| estimate_tokens(t)).sum::<usize>() <= context.estimated_tokens
-                );
+                assert!(context.estimated_tokens <= budget, "{name}: over budget at {cursor}/{budget}");
+                assert!(text[..at].ends_with(&context.prefix), "{name}: prefix at {cursor}/{budget}");
+                assert!(text[at..].starts_with(&context.suffix), "{name}: suffix at {cursor}/{budget}");
+                let texts = [&context.prefix, &context.suffix].into_iter().chain(&context.selection);
+                assert!(texts.map(|t| estimate_tokens(t)).sum::<usize>() <= context.estimated_tokens);
             }
         }
     }

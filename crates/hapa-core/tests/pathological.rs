@@ -96,21 +96,15 @@ fn nested_calls_parse() {
 
 /// Runs `f` on a thread with WASM's 1 MiB stack.
 fn on_small_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    std::thread::Builder::new()
-        .stack_size(1024 * 1024)
-        .spawn(f)
-        .unwrap()
-        .join()
-        .expect("must not overflow the stack")
+    std::thread::Builder::new().stack_size(1024 * 1024).spawn(f).unwrap().join().expect("must not overflow the stack")
 }
 
 #[test]
 fn context_of_a_pathological_document_is_its_text_alone() {
     let source = format!("import os\nx = {}1{}\ny = \n", "(".repeat(5000), ")".repeat(5000));
     let cursor = source.len() - 1;
-    let context = on_small_stack(move || {
-        hapa_core::context::collect(&hapa_core::context::Request::new(&source, cursor, 50))
-    });
+    let context =
+        on_small_stack(move || hapa_core::context::collect(&hapa_core::context::Request::new(&source, cursor, 50)));
     assert!(context.imports.is_empty(), "the parser must not have seen it");
     assert_eq!(context.prefix, "y = ");
 }
@@ -134,10 +128,9 @@ fn pathological_workspace_modules_are_skipped() {
 
 #[test]
 fn normalising_pathological_code_returns_it_as_is() {
-    for source in [
-        format!("x = {}1{}\n", "[".repeat(5000), "]".repeat(5000)),
-        format!("x = 1{}\n", " + 1".repeat(20_000)),
-    ] {
+    for source in
+        [format!("x = {}1{}\n", "[".repeat(5000), "]".repeat(5000)), format!("x = 1{}\n", " + 1".repeat(20_000))]
+    {
         let expected = source.clone();
         assert_eq!(on_small_stack(move || hapa_core::cache::normalise(&source)), expected);
     }

@@ -62,10 +62,7 @@ fn ports(model: &TypedModel, outlets: &[OutletId]) -> Vec<Port> {
         .iter()
         .map(|outlet| Port {
             name: model.node(outlet.node).name.clone(),
-            shape: model
-                .outlet_fact(*outlet)
-                .map(|fact| format!("{:?}", fact.shape))
-                .unwrap_or_default(),
+            shape: model.outlet_fact(*outlet).map(|fact| format!("{:?}", fact.shape)).unwrap_or_default(),
         })
         .collect()
 }

@@ -131,8 +131,8 @@ pub const MAX_FEEDBACK_ID_CHARS: usize = 128;
 /// OpenAPI schemas that the derive cannot express.
 #[cfg(feature = "openapi")]
 pub mod openapi {
-    use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, OneOfBuilder, Ref, Schema, Type};
     use utoipa::openapi::RefOr;
+    use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, OneOfBuilder, Ref, Schema, Type};
 
     use super::{FeedbackRequest, MAX_FEEDBACK_COMMENT_CHARS, MAX_FEEDBACK_ID_CHARS};
 
@@ -159,7 +159,9 @@ pub mod openapi {
                     .property(
                         "comment",
                         ObjectBuilder::new()
-                            .schema_type([Type::String, Type::Null].into_iter().collect::<utoipa::openapi::schema::SchemaType>())
+                            .schema_type(
+                                [Type::String, Type::Null].into_iter().collect::<utoipa::openapi::schema::SchemaType>(),
+                            )
                             .max_length(Some(MAX_FEEDBACK_COMMENT_CHARS))
                             .pattern(Some(NO_NUL)),
                     )
@@ -183,16 +185,9 @@ mod tests {
 
     #[test]
     fn health_round_trips_and_rejects_unknown_fields() {
-        let health: HealthResponse =
-            serde_json::from_str(r#"{"status":"ok","version":"0.1.0"}"#).unwrap();
+        let health: HealthResponse = serde_json::from_str(r#"{"status":"ok","version":"0.1.0"}"#).unwrap();
         assert_eq!(health.status, "ok");
-        assert_eq!(
-            serde_json::to_string(&health).unwrap(),
-            r#"{"status":"ok","version":"0.1.0"}"#
-        );
-        assert!(
-            serde_json::from_str::<HealthResponse>(r#"{"status":"ok","version":"1","x":1}"#)
-                .is_err()
-        );
+        assert_eq!(serde_json::to_string(&health).unwrap(), r#"{"status":"ok","version":"0.1.0"}"#);
+        assert!(serde_json::from_str::<HealthResponse>(r#"{"status":"ok","version":"1","x":1}"#).is_err());
     }
 }

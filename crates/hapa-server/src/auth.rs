@@ -90,12 +90,11 @@ pub struct Caller {
 fn presented_key(headers: &HeaderMap) -> Result<&str, ApiError> {
     let from_header = headers.get("x-api-key").map(|v| v.to_str().unwrap_or(""));
     // The scheme is case-insensitive (RFC 9110); anything but Bearer presents no usable key.
-    let from_bearer = headers.get(axum::http::header::AUTHORIZATION).map(|v| {
-        match v.to_str().unwrap_or("").split_once(' ') {
+    let from_bearer =
+        headers.get(axum::http::header::AUTHORIZATION).map(|v| match v.to_str().unwrap_or("").split_once(' ') {
             Some((scheme, key)) if scheme.eq_ignore_ascii_case("bearer") => key,
             _ => "",
-        }
-    });
+        });
     match (from_header, from_bearer) {
         (None, None) => Err(ApiError::MissingKey),
         (Some(a), Some(b)) if a != b => Err(ApiError::InvalidKey),
@@ -119,11 +118,7 @@ pub async fn authenticate(
 
 /// Route middleware (its state is the route's permission): 403 unless the authenticated
 /// caller's role has it.
-pub async fn require(
-    State(permission): State<Permission>,
-    request: Request,
-    next: Next,
-) -> Result<Response, ApiError> {
+pub async fn require(State(permission): State<Permission>, request: Request, next: Next) -> Result<Response, ApiError> {
     let caller = request.extensions().get::<Caller>().ok_or(ApiError::MissingKey)?;
     if !caller.role.allows(permission) {
         return Err(ApiError::Forbidden { role: caller.role.as_str() });

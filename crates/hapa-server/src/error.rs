@@ -83,7 +83,8 @@ impl From<StoreError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
-        let mut response = (status, Json(ErrorBody { code: code.to_owned(), message: self.to_string() })).into_response();
+        let mut response =
+            (status, Json(ErrorBody { code: code.to_owned(), message: self.to_string() })).into_response();
         if status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()

@@ -3,8 +3,8 @@
 
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
-use std::sync::Arc;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -89,11 +89,8 @@ fn say(line: &str) {
 }
 
 async fn open_store(data_dir: &Path) -> anyhow::Result<Store> {
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
-    Store::open_sqlite(data_dir)
-        .await
-        .with_context(|| format!("cannot open the database in {}", data_dir.display()))
+    std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
+    Store::open_sqlite(data_dir).await.with_context(|| format!("cannot open the database in {}", data_dir.display()))
 }
 
 #[tokio::main]
@@ -104,9 +101,8 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { bind, rate_limit_admin, rate_limit_user, rate_limit_monitor } => {
             let quotas = Quotas { admin: rate_limit_admin, user: rate_limit_user, monitor: rate_limit_monitor };
-            let listener = tokio::net::TcpListener::bind(bind)
-                .await
-                .with_context(|| format!("cannot listen on {bind}"))?;
+            let listener =
+                tokio::net::TcpListener::bind(bind).await.with_context(|| format!("cannot listen on {bind}"))?;
             let local = listener.local_addr()?;
             let shutdown = hapa_server::shutdown_signal();
             // The first line is what tests and `cargo xtask run` wait for; keep its shape.

@@ -6,7 +6,9 @@ use axum::http::{Method, StatusCode, Uri};
 use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use hapa_protocol::api::{ErrorBody, FeedbackRequest, FeedbackResponse, HealthResponse, ValidateRequest, ValidateResponse};
+use hapa_protocol::api::{
+    ErrorBody, FeedbackRequest, FeedbackResponse, HealthResponse, ValidateRequest, ValidateResponse,
+};
 use tower_http::trace::TraceLayer;
 
 use crate::auth::{self, Caller, Permission};
@@ -26,10 +28,7 @@ pub fn router(state: AppState) -> Router {
             post(validate).route_layer(from_fn_with_state(Permission::Validation, auth::require)),
         )
         .route("/api/v1/openapi.json", get(openapi_json))
-        .route(
-            "/api/v1/feedback",
-            post(feedback).route_layer(from_fn_with_state(Permission::Feedback, auth::require)),
-        )
+        .route("/api/v1/feedback", post(feedback).route_layer(from_fn_with_state(Permission::Feedback, auth::require)))
         // Layers run bottom-up: authenticate, then count against the key's quota.
         .route_layer(from_fn_with_state(state.clone(), limits::enforce))
         .route_layer(from_fn_with_state(state.clone(), auth::authenticate));

@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use hapa_protocol::api::{ErrorBody, FeedbackEvent, FeedbackRecord, FeedbackResponse, HealthResponse, ValidateResponse};
+use hapa_protocol::api::{
+    ErrorBody, FeedbackEvent, FeedbackRecord, FeedbackResponse, HealthResponse, ValidateResponse,
+};
 use reqwest::StatusCode;
 
 /// A data dir removed when dropped.
@@ -87,9 +89,8 @@ impl Server {
     }
 
     async fn validate(&self, key: Option<&str>, code: &str) -> reqwest::Response {
-        let mut request = reqwest::Client::new()
-            .post(self.url("/api/v1/code/validate"))
-            .json(&serde_json::json!({ "code": code }));
+        let mut request =
+            reqwest::Client::new().post(self.url("/api/v1/code/validate")).json(&serde_json::json!({ "code": code }));
         if let Some(key) = key {
             request = request.header("X-API-Key", key);
         }
@@ -223,7 +224,12 @@ async fn bad_bodies_get_json_4xx() {
     let cases: [(&[u8], &str, StatusCode, &str); 6] = [
         (b"{\"code\": ", "application/json", StatusCode::BAD_REQUEST, "invalid_json"),
         (b"[]", "application/json", StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"),
-        (b"{\"code\": \"x\", \"role\": \"admin\"}", "application/json", StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"),
+        (
+            b"{\"code\": \"x\", \"role\": \"admin\"}",
+            "application/json",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+        ),
         (b"{\"code\": \"\\ud800\"}", "application/json", StatusCode::BAD_REQUEST, "invalid_json"),
         (b"\xc3\x28", "application/json", StatusCode::BAD_REQUEST, "invalid_json"),
         (b"{\"code\": \"x\"}", "text/plain", StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
@@ -350,12 +356,8 @@ async fn the_openapi_document_describes_every_route() {
     let without_key = reqwest::get(server.url("/api/v1/openapi.json")).await.unwrap();
     assert_eq!(without_key.status(), 401);
     let key = server.key("liam", "monitor");
-    let response = reqwest::Client::new()
-        .get(server.url("/api/v1/openapi.json"))
-        .header("X-API-Key", &key)
-        .send()
-        .await
-        .unwrap();
+    let response =
+        reqwest::Client::new().get(server.url("/api/v1/openapi.json")).header("X-API-Key", &key).send().await.unwrap();
     assert_eq!(response.status(), 200);
     let spec: serde_json::Value = response.json().await.unwrap();
     assert!(spec["openapi"].as_str().unwrap().starts_with("3.1"));

@@ -52,17 +52,15 @@ impl std::fmt::Display for ClientError {
                 f,
                 "HAPA server URL {url:?} is not an http:// or https:// URL; fix the setting `hapa.serverUrl`."
             ),
-            Self::Timeout { url, ms } => write!(
-                f,
-                "HAPA server at {url} is not reachable: no answer within {ms} ms. {WHAT_TO_DO}"
-            ),
+            Self::Timeout { url, ms } => {
+                write!(f, "HAPA server at {url} is not reachable: no answer within {ms} ms. {WHAT_TO_DO}")
+            }
             Self::Unreachable { url, detail } => {
                 write!(f, "HAPA server at {url} is not reachable ({detail}). {WHAT_TO_DO}")
             }
-            Self::Status { url, status } => write!(
-                f,
-                "HAPA server at {url} answered HTTP {status} to /health; see the server's log."
-            ),
+            Self::Status { url, status } => {
+                write!(f, "HAPA server at {url} answered HTTP {status} to /health; see the server's log.")
+            }
             Self::Body { url, detail } => write!(
                 f,
                 "The server at {url} answered /health with something other than HAPA's health \
@@ -118,10 +116,8 @@ pub async fn health(server_url: &str, timeout_ms: u32) -> Result<ServerHealth, C
     if !response.ok() {
         return Err(ClientError::Status { url, status: response.status() });
     }
-    let health: HealthResponse = response
-        .json()
-        .await
-        .map_err(|error| ClientError::Body { url: url.clone(), detail: error.to_string() })?;
+    let health: HealthResponse =
+        response.json().await.map_err(|error| ClientError::Body { url: url.clone(), detail: error.to_string() })?;
     Ok(ServerHealth { server_url: url, health, latency_ms: js_sys::Date::now() - started })
 }
 
@@ -142,11 +138,8 @@ pub async fn check(server_url: &str, api_key: Option<&str>, timeout_ms: u32) -> 
             }
         }
     };
-    let ok = format!(
-        "HAPA server at {url} is ok (version {}, {} ms)",
-        health.health.version,
-        health.latency_ms.round()
-    );
+    let ok =
+        format!("HAPA server at {url} is ok (version {}, {} ms)", health.health.version, health.latency_ms.round());
     let summary = match api_key_status {
         KeyStatus::Accepted => format!("{ok}; your API key is accepted."),
         KeyStatus::Missing => format!("{ok}; no API key is set: run \"HAPA: Set API Key\"."),
@@ -160,9 +153,7 @@ pub async fn check(server_url: &str, api_key: Option<&str>, timeout_ms: u32) -> 
 /// Node's `fetch` rejects with a bare "fetch failed"; say the part a person can act on.
 fn fetch_failure(error: &gloo_net::Error) -> String {
     match error {
-        gloo_net::Error::JsError(js) if js.message == "fetch failed" => {
-            "connection failed".to_owned()
-        }
+        gloo_net::Error::JsError(js) if js.message == "fetch failed" => "connection failed".to_owned(),
         gloo_net::Error::JsError(js) => js.message.clone(),
         other => other.to_string(),
     }

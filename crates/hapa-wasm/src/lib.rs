@@ -50,21 +50,15 @@ fn start() {
 /// Every syntax error of a Python module, positioned for the editor.
 #[wasm_bindgen(js_name = validatePython, unchecked_return_type = "EditorDiagnostic[]")]
 pub fn validate_python(source: &str) -> Result<JsValue, JsError> {
-    let diagnostics: Vec<EditorDiagnostic> = hapa_core::validate::to_editor_diagnostics(
-        source,
-        &hapa_core::validate::module(source),
-    );
+    let diagnostics: Vec<EditorDiagnostic> =
+        hapa_core::validate::to_editor_diagnostics(source, &hapa_core::validate::module(source));
     to_js(&diagnostics)
 }
 
 /// Checks the server's health and, when a key is given, that it accepts the key; rejects with
 /// a message that says what to do.
 #[wasm_bindgen(js_name = checkServer, unchecked_return_type = "ServerCheck")]
-pub async fn check_server(
-    server_url: String,
-    api_key: Option<String>,
-    timeout_ms: u32,
-) -> Result<JsValue, JsError> {
+pub async fn check_server(server_url: String, api_key: Option<String>, timeout_ms: u32) -> Result<JsValue, JsError> {
     let report = client::check(&server_url, api_key.as_deref(), timeout_ms)
         .await
         .map_err(|error| JsError::new(&error.to_string()))?;

@@ -88,13 +88,9 @@ pub fn request_key(scope: &KeyScope<'_>, context: &Context) -> RequestKey {
     material.list("imports", context.imports.iter().map(|import| normalise(import)));
     material.list(
         "imported",
-        context
-            .imported
-            .iter()
-            .flat_map(|definition| [definition.module.clone(), normalise(&definition.outline)]),
+        context.imported.iter().flat_map(|definition| [definition.module.clone(), normalise(&definition.outline)]),
     );
-    material
-        .list("definitions", context.definitions.iter().map(|definition| normalise(definition)));
+    material.list("definitions", context.definitions.iter().map(|definition| normalise(definition)));
     material.finish()
 }
 
@@ -121,9 +117,8 @@ pub fn normalise(code: &str) -> String {
 /// the last line, where a fragment cut at the cursor ends.
 fn does_not_lex(code: &str, error: &ParseError) -> bool {
     let lexical = matches!(&error.error, ParseErrorType::Lexical(kind) if *kind != LexicalErrorType::IndentationError);
-    let before_last_line = code
-        .get(error.range().end().to_usize()..)
-        .is_some_and(|rest| rest.trim_end().contains(['\n', '\r']));
+    let before_last_line =
+        code.get(error.range().end().to_usize()..).is_some_and(|rest| rest.trim_end().contains(['\n', '\r']));
     lexical && before_last_line
 }
 

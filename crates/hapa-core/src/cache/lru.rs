@@ -112,8 +112,7 @@ impl<V> Lru<V> {
             return false;
         }
         self.evict_until_room_for(1, bytes);
-        let slot =
-            Slot { key, value: Some(value), bytes, stored_ms: now_ms, newer: NONE, older: NONE };
+        let slot = Slot { key, value: Some(value), bytes, stored_ms: now_ms, newer: NONE, older: NONE };
         let index = match self.free.pop() {
             Some(free) => {
                 self.slots[free] = slot;
@@ -184,9 +183,7 @@ impl<V> Lru<V> {
 
     /// Evicts least-recent entries until `entries` more entries weighing `bytes` fit.
     fn evict_until_room_for(&mut self, entries: usize, bytes: usize) {
-        while self.oldest != NONE
-            && (self.len() + entries > self.capacity || self.bytes + bytes > self.max_bytes)
-        {
+        while self.oldest != NONE && (self.len() + entries > self.capacity || self.bytes + bytes > self.max_bytes) {
             self.remove_slot(self.oldest);
         }
     }

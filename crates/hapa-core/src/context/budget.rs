@@ -37,11 +37,7 @@ pub(super) fn keep_head_lines(text: &str, budget: usize) -> &str {
 
 /// The cursor window: the suffix may take a quarter of `budget`, more if the prefix needs less;
 /// the prefix takes the rest. Both are cut to whole lines away from the cursor.
-pub(super) fn fit_window<'s>(
-    prefix: &'s str,
-    suffix: &'s str,
-    budget: usize,
-) -> (&'s str, &'s str) {
+pub(super) fn fit_window<'s>(prefix: &'s str, suffix: &'s str, budget: usize) -> (&'s str, &'s str) {
     let prefix_needs = estimate_tokens(prefix);
     if prefix_needs + estimate_tokens(suffix) <= budget {
         return (prefix, suffix);

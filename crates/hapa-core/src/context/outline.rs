@@ -84,20 +84,13 @@ impl<'s> Module<'s> {
         chain
             .into_iter()
             .rev()
-            .filter_map(|stmt| {
-                Some(Definition { text: self.signature(stmt)?, range: stmt.range() })
-            })
+            .filter_map(|stmt| Some(Definition { text: self.signature(stmt)?, range: stmt.range() }))
             .collect()
     }
 
     /// Pushes onto `chain` the definitions in `body` that enclose `cursor`, outermost first;
     /// true when one was found.
-    fn find_enclosing<'a>(
-        &self,
-        body: &'a [Stmt],
-        cursor: usize,
-        chain: &mut Vec<&'a Stmt>,
-    ) -> bool {
+    fn find_enclosing<'a>(&self, body: &'a [Stmt], cursor: usize, chain: &mut Vec<&'a Stmt>) -> bool {
         for stmt in body {
             match stmt {
                 Stmt::FunctionDef(_) | Stmt::ClassDef(_) => {
@@ -108,10 +101,7 @@ impl<'s> Module<'s> {
                     }
                 }
                 _ => {
-                    if child_bodies(stmt)
-                        .into_iter()
-                        .any(|inner| self.find_enclosing(inner, cursor, chain))
-                    {
+                    if child_bodies(stmt).into_iter().any(|inner| self.find_enclosing(inner, cursor, chain)) {
                         return true;
                     }
                 }
@@ -177,9 +167,7 @@ impl<'s> Module<'s> {
         self.module_level_statements()
             .into_iter()
             .flat_map(|stmt| {
-                self.definition_lines(stmt)
-                    .into_iter()
-                    .map(|text| Definition { text, range: stmt.range() })
+                self.definition_lines(stmt).into_iter().map(|text| Definition { text, range: stmt.range() })
             })
             .collect()
     }
@@ -210,9 +198,7 @@ impl<'s> Module<'s> {
     /// `name: int = ...` (the `...` says there is a value without spelling it out).
     pub(super) fn variable_stubs(&self, stmt: &Stmt) -> Vec<String> {
         match stmt {
-            Stmt::Assign(_) => {
-                self.bound_names(stmt).into_iter().map(|name| format!("{name} = ...")).collect()
-            }
+            Stmt::Assign(_) => self.bound_names(stmt).into_iter().map(|name| format!("{name} = ...")).collect(),
             Stmt::AnnAssign(assign) if assign.value.is_some() => {
                 self.bound_names(stmt).into_iter().map(|line| format!("{line} = ...")).collect()
             }
@@ -225,9 +211,7 @@ impl<'s> Module<'s> {
         match stmt {
             Stmt::FunctionDef(def) => def.name.as_str() == name,
             Stmt::ClassDef(class) => class.name.as_str() == name,
-            Stmt::Assign(assign) => {
-                assigned_names(&assign.targets).iter().any(|bound| bound == name)
-            }
+            Stmt::Assign(assign) => assigned_names(&assign.targets).iter().any(|bound| bound == name),
             Stmt::AnnAssign(assign) => {
                 matches!(assign.target.as_ref(), Expr::Name(n) if n.id.as_str() == name)
             }
@@ -244,8 +228,7 @@ impl<'s> Module<'s> {
         match stmt {
             Stmt::FunctionDef(def) => self.decorated_stub(&def.decorator_list, stmt, "", " ..."),
             Stmt::ClassDef(class) => {
-                let members: Vec<String> =
-                    class.body.iter().flat_map(|member| self.member_stub(member)).collect();
+                let members: Vec<String> = class.body.iter().flat_map(|member| self.member_stub(member)).collect();
                 if members.is_empty() {
                     return self.decorated_stub(&class.decorator_list, stmt, "", " ...");
                 }
@@ -272,25 +255,15 @@ impl<'s> Module<'s> {
             Stmt::ClassDef(class) => {
                 vec![self.decorated_stub(&class.decorator_list, member, "    ", " ...")]
             }
-            _ => {
-                self.variable_stubs(member).into_iter().map(|line| format!("    {line}")).collect()
-            }
+            _ => self.variable_stubs(member).into_iter().map(|line| format!("    {line}")).collect(),
         }
     }
 
     /// The decorators and signature of `stmt`, each line indented by `indent`, the signature
     /// followed by `body`.
-    fn decorated_stub(
-        &self,
-        decorators: &[Decorator],
-        stmt: &Stmt,
-        indent: &str,
-        body: &str,
-    ) -> String {
-        let mut lines: Vec<String> = decorators
-            .iter()
-            .map(|decorator| format!("{indent}{}", self.one_line(decorator.range())))
-            .collect();
+    fn decorated_stub(&self, decorators: &[Decorator], stmt: &Stmt, indent: &str, body: &str) -> String {
+        let mut lines: Vec<String> =
+            decorators.iter().map(|decorator| format!("{indent}{}", self.one_line(decorator.range()))).collect();
         lines.push(format!("{indent}{}{body}", self.signature(stmt).unwrap_or_default()));
         lines.join("\n")
     }
@@ -335,9 +308,7 @@ fn definition_body(stmt: &Stmt) -> &[Stmt] {
 /// The statement lists nested in a compound statement other than a definition.
 fn child_bodies(stmt: &Stmt) -> Vec<&[Stmt]> {
     match stmt {
-        Stmt::If(s) => std::iter::once(&s.body[..])
-            .chain(s.elif_else_clauses.iter().map(|c| &c.body[..]))
-            .collect(),
+        Stmt::If(s) => std::iter::once(&s.body[..]).chain(s.elif_else_clauses.iter().map(|c| &c.body[..])).collect(),
         Stmt::For(s) => vec![&s.body, &s.orelse],
         Stmt::While(s) => vec![&s.body, &s.orelse],
         Stmt::With(s) => vec![&s.body],

@@ -24,20 +24,14 @@ impl<'w> Workspace<'w> {
 
     /// What `importer`'s module-level imports bring in from the workspace, in import order;
     /// `package` is the importer's package (Python's `__package__`), for relative imports.
-    pub(super) fn imported_by(
-        &mut self,
-        importer: &Module,
-        package: Option<&str>,
-    ) -> Vec<ImportedDefinition> {
+    pub(super) fn imported_by(&mut self, importer: &Module, package: Option<&str>) -> Vec<ImportedDefinition> {
         let mut seen = BTreeSet::new();
         let mut found = Vec::new();
         for stmt in importer.module_level_statements() {
             let imported = match stmt {
-                Stmt::Import(import) => import
-                    .names
-                    .iter()
-                    .flat_map(|alias| self.whole_module(alias.name.as_str()))
-                    .collect(),
+                Stmt::Import(import) => {
+                    import.names.iter().flat_map(|alias| self.whole_module(alias.name.as_str())).collect()
+                }
                 Stmt::ImportFrom(from) => self.names_from(from, package),
                 _ => Vec::new(),
             };
@@ -52,14 +46,8 @@ impl<'w> Workspace<'w> {
 
     /// What one `from <module> import <names>` brings in: whole submodules, or the stubs of the
     /// named definitions.
-    fn names_from(
-        &mut self,
-        from: &StmtImportFrom,
-        package: Option<&str>,
-    ) -> Vec<ImportedDefinition> {
-        let Some(base) =
-            absolute_module(from.module.as_ref().map(|m| m.as_str()), from.level, package)
-        else {
+    fn names_from(&mut self, from: &StmtImportFrom, package: Option<&str>) -> Vec<ImportedDefinition> {
+        let Some(base) = absolute_module(from.module.as_ref().map(|m| m.as_str()), from.level, package) else {
             return Vec::new();
         };
         let mut found = Vec::new();
@@ -100,25 +88,17 @@ impl<'w> Workspace<'w> {
         let module = self.module(base)?;
         let statements = module.module_level_statements();
         if let Some(stmt) = statements.iter().rev().find(|stmt| Module::defines(stmt, name)) {
-            return Some(ImportedDefinition {
-                module: base.to_owned(),
-                outline: module.stub_of(stmt, name),
-            });
+            return Some(ImportedDefinition { module: base.to_owned(), outline: module.stub_of(stmt, name) });
         }
         if hops >= MAX_REEXPORT_HOPS {
             return None;
         }
         let (next_base, next_name) = statements.iter().rev().find_map(|stmt| match stmt {
             Stmt::ImportFrom(from) => {
-                let alias = from
-                    .names
-                    .iter()
-                    .find(|alias| alias.asname.as_ref().unwrap_or(&alias.name).as_str() == name)?;
-                let next_base = absolute_module(
-                    from.module.as_ref().map(|m| m.as_str()),
-                    from.level,
-                    package.as_deref(),
-                )?;
+                let alias =
+                    from.names.iter().find(|alias| alias.asname.as_ref().unwrap_or(&alias.name).as_str() == name)?;
+                let next_base =
+                    absolute_module(from.module.as_ref().map(|m| m.as_str()), from.level, package.as_deref())?;
                 Some((next_base, alias.name.to_string()))
             }
             _ => None,
@@ -135,12 +115,7 @@ impl<'w> Workspace<'w> {
     /// other modules live under its name (it is a package's `__init__`), else its parent.
     fn package_of(&self, module: &str) -> Option<String> {
         let prefix = format!("{module}.");
-        if self
-            .sources
-            .range(prefix.clone()..)
-            .next()
-            .is_some_and(|(key, _)| key.starts_with(&prefix))
-        {
+        if self.sources.range(prefix.clone()..).next().is_some_and(|(key, _)| key.starts_with(&prefix)) {
             return Some(module.to_owned());
         }
         module.rsplit_once('.').map(|(parent, _)| parent.to_owned())
@@ -166,10 +141,7 @@ mod tests {
 
     #[test]
     fn relative_imports_climb_from_the_package() {
-        assert_eq!(
-            absolute_module(Some("models"), 1, Some("app.core")).as_deref(),
-            Some("app.core.models")
-        );
+        assert_eq!(absolute_module(Some("models"), 1, Some("app.core")).as_deref(), Some("app.core.models"));
         assert_eq!(absolute_module(None, 1, Some("app")).as_deref(), Some("app"));
         assert_eq!(absolute_module(Some("util"), 2, Some("app.core")).as_deref(), Some("app.util"));
         assert_eq!(absolute_module(Some("util"), 3, Some("app")), None);

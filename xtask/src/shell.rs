@@ -65,10 +65,28 @@ pub fn have(program: &str) -> bool {
     std::env::split_paths(&tool_path()).any(|dir| dir.join(program).is_file())
 }
 
+/// The command line as printed: API keys (`hapa_…`) in arguments are masked, so logs of
+/// test runs carry none.
 fn describe(command: &Command) -> String {
     std::iter::once(command.get_program())
         .chain(command.get_args())
-        .map(|part| part.to_string_lossy().into_owned())
+        .map(|part| mask_keys(&part.to_string_lossy()))
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+fn mask_keys(text: &str) -> String {
+    match text.find("hapa_") {
+        Some(at) => format!("{}hapa_…", &text[..at]),
+        None => text.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn keys_are_masked_in_printed_commands() {
+        assert_eq!(super::mask_keys("X-API-Key: hapa_3Qmoe0Di4DnGOYax6EMbKh1s6QuO"), "X-API-Key: hapa_…");
+        assert_eq!(super::mask_keys("--max-time"), "--max-time");
+    }
 }

@@ -75,11 +75,23 @@ fn describe(command: &Command) -> String {
         .join(" ")
 }
 
+/// Replaces what looks like a key (`hapa_` and 28 letters or digits) with `hapa_…`; file
+/// names such as `hapa_wasm_bg.wasm` stay readable.
 fn mask_keys(text: &str) -> String {
-    match text.find("hapa_") {
-        Some(at) => format!("{}hapa_…", &text[..at]),
-        None => text.to_owned(),
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("hapa_") {
+        let body: String = rest[at + 5..].chars().take_while(char::is_ascii_alphanumeric).collect();
+        out.push_str(&rest[..at]);
+        if body.len() == 28 {
+            out.push_str("hapa_…");
+            rest = &rest[at + 5 + body.len()..];
+        } else {
+            out.push_str("hapa_");
+            rest = &rest[at + 5..];
+        }
     }
+    out + rest
 }
 
 #[cfg(test)]
@@ -88,5 +100,6 @@ mod tests {
     fn keys_are_masked_in_printed_commands() {
         assert_eq!(super::mask_keys("X-API-Key: hapa_3Qmoe0Di4DnGOYax6EMbKh1s6QuO"), "X-API-Key: hapa_…");
         assert_eq!(super::mask_keys("--max-time"), "--max-time");
+        assert_eq!(super::mask_keys("out/wasm/hapa_wasm_bg.wasm"), "out/wasm/hapa_wasm_bg.wasm");
     }
 }

@@ -307,11 +307,12 @@ export class Workbench {
      * @param {string} options.name session name, used for artifact folders of startup failures
      * @param {object} [options.settings] user settings on top of BASE_SETTINGS (e.g. hapa.serverUrl)
      * @param {string} [options.vsix] .vsix to install (default: vsixPath())
+     * @param {object} [options.env] extra environment for code-server and its extension host
      */
-    static async start({ name, settings = {}, vsix = vsixPath(), timeoutMs = 120_000 } = {}) {
+    static async start({ name, settings = {}, vsix = vsixPath(), timeoutMs = 120_000, env = {} } = {}) {
         const workbench = new Workbench(name ?? 'workbench');
         try {
-            await workbench.#start({ settings, vsix, timeoutMs });
+            await workbench.#start({ settings, vsix, timeoutMs, extraEnv: env });
         } catch (error) {
             await workbench.saveArtifacts(`${workbench.name} startup`).catch(() => {});
             await workbench.close();
@@ -320,7 +321,7 @@ export class Workbench {
         return workbench;
     }
 
-    async #start({ settings, vsix, timeoutMs }) {
+    async #start({ settings, vsix, timeoutMs, extraEnv }) {
         const bin = codeServerBin();
         this.root = await makeTempDir('hapa-e2e-');
         this.userDataDir = path.join(this.root, 'user-data');
@@ -339,6 +340,7 @@ export class Workbench {
         // (a default config.yaml) or ~/.local/share/code-server.
         const env = {
             ...process.env,
+            ...extraEnv,
             XDG_CONFIG_HOME: path.join(this.root, 'xdg-config'),
             XDG_DATA_HOME: path.join(this.root, 'xdg-data'),
         };

@@ -4,24 +4,14 @@
 //! (`tests/cache/{same,different}/*.py`: the text before and after a `#- edited` line, cursor
 //! marked `$0`), and the LRU's expiry, eviction order and size bound.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 
 use hapa_core::cache::{self, ENTRY_OVERHEAD_BYTES, KeyScope, Lru, RequestKey};
 use hapa_core::context::{self, Request};
 
 const ALICE: KeyScope<'static> = KeyScope { owner: "alice", model: "qwen2.5-coder-1.5b", variant: "completion" };
-
-fn fixtures(kind: &str) -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cache").join(kind);
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "py"))
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "no fixtures in {}", dir.display());
-    files
-}
 
 /// The key of a completion request at the `$0` in `marked`.
 fn key_at_cursor(scope: &KeyScope<'_>, marked: &str) -> RequestKey {
@@ -39,7 +29,7 @@ fn before_and_after(path: &Path) -> (String, String) {
 
 #[test]
 fn normalisation_matches_fixtures() {
-    for path in fixtures("normalise") {
+    for path in common::python_fixtures("tests/cache/normalise") {
         let source = std::fs::read_to_string(&path).unwrap();
         expect_test::expect_file![path.with_extension("expected")].assert_eq(&cache::normalise(&source));
     }
@@ -47,7 +37,7 @@ fn normalisation_matches_fixtures() {
 
 #[test]
 fn whitespace_and_comment_edits_keep_the_key() {
-    for path in fixtures("same") {
+    for path in common::python_fixtures("tests/cache/same") {
         let (before, after) = before_and_after(&path);
         assert_ne!(before, after, "{}: the edit changes nothing", path.display());
         assert_eq!(key_at_cursor(&ALICE, &before), key_at_cursor(&ALICE, &after), "{}", path.display());
@@ -56,7 +46,7 @@ fn whitespace_and_comment_edits_keep_the_key() {
 
 #[test]
 fn code_edits_change_the_key() {
-    for path in fixtures("different") {
+    for path in common::python_fixtures("tests/cache/different") {
         let (before, after) = before_and_after(&path);
         assert_ne!(key_at_cursor(&ALICE, &before), key_at_cursor(&ALICE, &after), "{}", path.display());
     }

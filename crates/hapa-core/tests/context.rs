@@ -7,8 +7,9 @@
 //! `#- module NAME` (the lines up to the next directive are that workspace module) and
 //! `#- document` (the lines after it are the document; without it, the whole fixture is).
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
 use hapa_core::context::{self, Context, Request, estimate_tokens};
 
@@ -23,18 +24,6 @@ struct Fixture {
     budget: usize,
     package: Option<String>,
     workspace: BTreeMap<String, String>,
-}
-
-fn fixtures() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/context");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "py"))
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "no fixtures in {}", dir.display());
-    files
 }
 
 fn parse_fixture(text: &str) -> Fixture {
@@ -119,7 +108,7 @@ fn render(context: &Context, budget: usize) -> String {
 
 #[test]
 fn fixtures_collect_the_expected_context() {
-    for path in fixtures() {
+    for path in common::python_fixtures("tests/context") {
         let fixture = parse_fixture(&std::fs::read_to_string(&path).unwrap());
         let context = collect(&fixture, fixture.cursor, fixture.budget);
         expect_test::expect_file![path.with_extension("expected")].assert_eq(&render(&context, fixture.budget));
@@ -130,7 +119,7 @@ fn fixtures_collect_the_expected_context() {
 /// context stays within budget, its window is the text around the cursor, nothing panics.
 #[test]
 fn any_cursor_and_budget_stays_within_budget_around_the_cursor() {
-    for path in fixtures() {
+    for path in common::python_fixtures("tests/context") {
         let fixture = parse_fixture(&std::fs::read_to_string(&path).unwrap());
         let text = &fixture.document;
         for cursor in (0..=text.len() + 2).step_by(3) {
@@ -150,7 +139,7 @@ fn any_cursor_and_budget_stays_within_budget_around_the_cursor() {
 
 #[test]
 fn an_unlimited_budget_keeps_the_whole_document() {
-    for path in fixtures() {
+    for path in common::python_fixtures("tests/context") {
         let fixture = parse_fixture(&std::fs::read_to_string(&path).unwrap());
         let context = collect(&fixture, fixture.cursor, usize::MAX / 8);
         assert_eq!(context.prefix + &context.suffix, fixture.document, "{}", path.display());

@@ -2,21 +2,9 @@
 //! every `tests/validate/err/*.py` yields exactly the diagnostics in its `.expected` file
 //! (refresh with `UPDATE_EXPECT=1 cargo test -p hapa-core`).
 
-use std::path::{Path, PathBuf};
+mod common;
 
 use hapa_core::validate;
-
-fn fixtures(kind: &str) -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/validate").join(kind);
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "py"))
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "no fixtures in {}", dir.display());
-    files
-}
 
 /// One line per error, as Python positions them: `line:col-end_line:end_col message`.
 fn render(source: &str) -> String {
@@ -29,7 +17,7 @@ fn render(source: &str) -> String {
 
 #[test]
 fn valid_modules_have_no_errors() {
-    for path in fixtures("ok") {
+    for path in common::python_fixtures("tests/validate/ok") {
         let source = std::fs::read_to_string(&path).unwrap();
         assert_eq!(render(&source), "", "{}", path.display());
     }
@@ -37,7 +25,7 @@ fn valid_modules_have_no_errors() {
 
 #[test]
 fn broken_modules_report_every_error() {
-    for path in fixtures("err") {
+    for path in common::python_fixtures("tests/validate/err") {
         let source = std::fs::read_to_string(&path).unwrap();
         let rendered = render(&source);
         assert!(!rendered.is_empty(), "{} parsed clean", path.display());

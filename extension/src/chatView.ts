@@ -12,11 +12,13 @@ export class ChatViewProvider implements vscode.WebviewViewProvider {
         private readonly log: vscode.LogOutputChannel,
     ) {}
 
-    resolveWebviewView(view: vscode.WebviewView): void {
+    async resolveWebviewView(view: vscode.WebviewView): Promise<void> {
         const bundle = vscode.Uri.joinPath(this.extensionUri, 'out', 'webview');
         view.webview.options = { enableScripts: true, enableCommandUris: false, localResourceRoots: [bundle] };
-        view.webview.html = this.html(view.webview, bundle);
         view.webview.onDidReceiveMessage((raw: unknown) => this.receive(view.webview, raw));
+        // The app's .wasm travels inside the page, so the webview needs no connect-src at all.
+        const wasm = await vscode.workspace.fs.readFile(vscode.Uri.joinPath(bundle, 'hapa_webview_bg.wasm'));
+        view.webview.html = this.html(view.webview, bundle, Buffer.from(wasm).toString('base64'));
     }
 
     private receive(webview: vscode.Webview, raw: unknown): void {
@@ -44,19 +46,19 @@ export class ChatViewProvider implements vscode.WebviewViewProvider {
         void webview.postMessage(message);
     }
 
-    private html(webview: vscode.Webview, bundle: vscode.Uri): string {
+    private html(webview: vscode.Webview, bundle: vscode.Uri, wasmBase64: string): string {
         const nonce = crypto.randomBytes(18).toString('base64');
         const script = webview.asWebviewUri(vscode.Uri.joinPath(bundle, 'hapa_webview.js'));
-        const wasm = webview.asWebviewUri(vscode.Uri.joinPath(bundle, 'hapa_webview_bg.wasm'));
         const style = webview.asWebviewUri(vscode.Uri.joinPath(bundle, 'style.css'));
-        // connect-src allows only the extension's own files: the app's .wasm is fetched from there.
+        // No connect-src: the webview may not make a single request (model output cannot
+        // exfiltrate anything), and the app's wasm comes as a data block in this page.
         const csp = [
             "default-src 'none'",
             `script-src 'nonce-${nonce}' 'wasm-unsafe-eval'`,
             `style-src ${webview.cspSource}`,
             `img-src ${webview.cspSource} data:`,
             `font-src ${webview.cspSource}`,
-            `connect-src ${webview.cspSource}`,
+            "connect-src 'none'",
         ].join('; ');
         return `<!DOCTYPE html>
 <html lang="en">
@@ -68,9 +70,11 @@ export class ChatViewProvider implements vscode.WebviewViewProvider {
 <title>HAPA</title>
 </head>
 <body>
+<script id="hapa-webview-wasm" type="application/octet-stream">${wasmBase64}</script>
 <script type="module" nonce="${nonce}">
 import init from "${script}";
-init({ module_or_path: "${wasm}" });
+const encoded = document.getElementById("hapa-webview-wasm").textContent;
+init({ module_or_path: Uint8Array.from(atob(encoded), (c) => c.charCodeAt(0)) });
 </script>
 </body>
 </html>`;

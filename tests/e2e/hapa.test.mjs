@@ -56,6 +56,15 @@ e2eTest('the HAPA activity-bar view renders the chat panel', { timeoutMs: 120_00
     assert.equal(await main.locator('ol#hapa-history').count(), 1, 'one #hapa-history');
     assert.equal(await main.locator('ol#hapa-history > li').count(), 0, 'the history starts empty');
     assert.equal((await main.locator('.hapa-empty').textContent())?.trim(), 'Ask HAPA for Python code.');
+
+    // The page that rendered this is locked down: no requests at all, scripts only by nonce.
+    const csp = await frame.locator('meta[http-equiv="Content-Security-Policy"]').getAttribute('content');
+    assert.match(csp, /default-src 'none'/, csp);
+    assert.match(csp, /connect-src 'none'/, csp);
+    assert.match(csp, /script-src 'nonce-[^']+' 'wasm-unsafe-eval'(;|$)/, csp);
+    assert.doesNotMatch(csp, /'unsafe-inline'|'unsafe-eval'/, csp);
+    // Only VS Code's own resource host, never a bare scheme that lets any site in.
+    assert.doesNotMatch(csp, /(^|\s)(https?:|\*)(\s|;|$)/, csp);
 });
 
 e2eTest('Validate Python File shows every syntax error of broken.py in Problems', { timeoutMs: 120_000 }, session, async (wb, t) => {

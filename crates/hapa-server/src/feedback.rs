@@ -1,11 +1,9 @@
 //! Feedback on answers and completions: checked, then stored durably before the 201.
 
-use hapa_protocol::api::FeedbackRequest;
-
-/// Longest accepted comment, in characters.
-pub use hapa_protocol::api::MAX_FEEDBACK_COMMENT_CHARS as MAX_COMMENT_CHARS;
-/// Longest accepted request or completion id, in characters.
-pub use hapa_protocol::api::MAX_FEEDBACK_ID_CHARS as MAX_ID_CHARS;
+// The bounds are the protocol's, so the OpenAPI schema states the same ones.
+use hapa_protocol::api::{
+    FeedbackRequest, MAX_FEEDBACK_COMMENT_CHARS as MAX_COMMENT_CHARS, MAX_FEEDBACK_ID_CHARS as MAX_ID_CHARS,
+};
 
 /// What is wrong with a feedback body, for a 422; `None` when it can be stored.
 pub fn problem(feedback: &FeedbackRequest) -> Option<String> {

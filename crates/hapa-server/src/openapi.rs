@@ -5,6 +5,11 @@ use hapa_protocol::api::{
     ErrorBody, FeedbackEvent, FeedbackRequest, FeedbackResponse, HealthResponse, SyntaxError, ValidateRequest,
     ValidateResponse,
 };
+use std::collections::BTreeMap;
+
+use utoipa::openapi::content::ContentBuilder;
+use utoipa::openapi::response::{Response, ResponseBuilder};
+use utoipa::openapi::schema::Ref;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -40,5 +45,30 @@ impl Modify for KeySchemes {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("hapa_…").build()),
         );
+    }
+}
+
+/// The error answers every keyed JSON route can give, each an [`ErrorBody`]; routes list them
+/// with `responses(..., RouteErrors)` instead of repeating them.
+pub struct RouteErrors;
+
+impl utoipa::IntoResponses for RouteErrors {
+    fn responses() -> BTreeMap<String, utoipa::openapi::RefOr<Response>> {
+        [
+            (400, "The body is not valid JSON"),
+            (401, "No key, or a malformed, unknown or revoked one"),
+            (403, "The key's role lacks the permission"),
+            (413, "The body is larger than 4 MiB"),
+            (415, "The body is not application/json"),
+            (422, "The JSON does not describe a valid request"),
+            (429, "The key's rate limit is used up; see Retry-After"),
+        ]
+        .into_iter()
+        .map(|(status, description)| {
+            let content = ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build();
+            let response = ResponseBuilder::new().description(description).content("application/json", content).build();
+            (status.to_string(), response.into())
+        })
+        .collect()
     }
 }

@@ -14,6 +14,7 @@ use tower_http::trace::TraceLayer;
 use crate::auth::{self, Caller, Permission};
 use crate::error::ApiError;
 use crate::limits;
+use crate::openapi::RouteErrors;
 use crate::state::AppState;
 
 /// Largest request body accepted (413 above it): a big Python file with room to spare.
@@ -72,9 +73,7 @@ pub(crate) async fn health() -> Json<HealthResponse> {
     request_body = ValidateRequest,
     responses(
         (status = 200, description = "Every syntax error, 1-based like Python", body = ValidateResponse),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody),
-        (status = 429, body = ErrorBody),
+        RouteErrors,
     )
 )]
 pub(crate) async fn validate(ApiJson(request): ApiJson<ValidateRequest>) -> Result<Json<ValidateResponse>, ApiError> {
@@ -95,9 +94,7 @@ pub(crate) async fn validate(ApiJson(request): ApiJson<ValidateRequest>) -> Resu
     request_body = FeedbackRequest,
     responses(
         (status = 201, description = "Stored durably", body = FeedbackResponse),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody),
-        (status = 429, body = ErrorBody),
+        RouteErrors,
     )
 )]
 pub(crate) async fn feedback(

@@ -369,6 +369,13 @@ async fn the_openapi_document_describes_every_route() {
     assert_eq!(schemas["ValidateRequest"]["required"], serde_json::json!(["code"]));
     assert_eq!(schemas["FeedbackEvent"]["enum"], serde_json::json!(["view", "accept", "dismiss", "up", "down"]));
     assert_eq!(spec["components"]["securitySchemes"]["api_key"]["name"], "X-API-Key");
+    for path in ["/api/v1/code/validate", "/api/v1/feedback"] {
+        let responses = &spec["paths"][path]["post"]["responses"];
+        for status in ["400", "401", "403", "413", "415", "422", "429"] {
+            let schema = &responses[status]["content"]["application/json"]["schema"]["$ref"];
+            assert_eq!(schema, "#/components/schemas/ErrorBody", "{path} {status}");
+        }
+    }
 }
 
 #[test]

@@ -29,8 +29,10 @@ pub fn all() -> anyhow::Result<()> {
     run(cmd("node_modules/.bin/tsc").args(["-p", ".", "--noEmit"]))?;
     let server_bin = target_dir().join("debug/hapa-server");
     {
-        // Unthrottled for an admin key, so the fuzzer is not answered 429 all along.
-        let server = Server::start(&server_bin, &["--rate-limit-admin", "100000000"])?;
+        // Unthrottled for an admin key and for failed authentication (the fuzzer sends many
+        // deliberately bad keys), so it is not answered 429 all along.
+        let server =
+            Server::start(&server_bin, &["--rate-limit-admin", "100000000", "--auth-failure-limit", "100000000"])?;
         let key = server.create_key("wasm-tests", "user")?;
         // The Rust API client, compiled to wasm, against the real server.
         run(cmd("wasm-pack")

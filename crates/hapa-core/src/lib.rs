@@ -13,4 +13,5 @@ pub mod cache;
 mod compact;
 pub mod context;
 pub mod position;
+pub mod splice;
 pub mod validate;

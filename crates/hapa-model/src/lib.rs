@@ -1,12 +1,23 @@
-//! HAPA's local code model runtime: loads an ONNX decoder with tract and runs it, the same
-//! code natively (inside hapa-server) and in WASM (inside the extension host).
+//! HAPA's local code model runtime: the bundled decoder (an ONNX graph run by tract), its
+//! tokenizer and decoding, the same code natively (inside hapa-server and the `hapa-model`
+//! command) and in WASM (inside the extension host).
 //!
-//! It knows tensors, tokens and sampling; it must not know HTTP, VS Code, wasm-bindgen or
-//! the file system (callers hand it the model's bytes), so both hosts can embed it. The
-//! bundled model, its tokenizer and decoding arrive with the model issue; what exists now is
-//! the loading path every later piece stands on.
+//! It knows tensors, tokens, sampling and stop rules; it must not know HTTP, VS Code,
+//! wasm-bindgen or the file system: callers hand it the model's bytes, so both hosts can embed
+//! it. Python syntax comes from `hapa-core` (a completion that would break the module is trimmed
+//! to its longest parseable prefix, or dropped).
 
-use tract_onnx::prelude::*;
+use std::ops::ControlFlow;
+
+pub mod decode;
+pub mod eval;
+pub mod network;
+pub mod tokenizer;
+
+pub use decode::{Sampling, StopReason, StopRules};
+use decode::{SpecialTokens, check_stop, cursor_line, fim_prompt};
+use network::{Network, Shape};
+use tokenizer::{TokenId, Tokenizer};
 
 /// Why a model could not be loaded or run.
 #[derive(Debug, thiserror::Error)]
@@ -14,68 +25,235 @@ pub enum ModelError {
     /// The bytes are not an ONNX model tract can read, type and optimise.
     #[error("not a usable ONNX model: {0}")]
     Load(String),
+    /// The model description (`hapa-code.json`) or tokenizer is unusable.
+    #[error("model description: {0}")]
+    Description(String),
+    /// Running the graph failed.
+    #[error("model run failed: {0}")]
+    Run(String),
 }
 
-/// A loaded, optimised, runnable ONNX model: load once, run many times.
-pub struct Model {
-    plan: std::sync::Arc<TypedSimplePlan>,
+/// The files that make up a model, as bytes and text (the caller reads them).
+pub struct ModelFiles<'a> {
+    /// `hapa-code.onnx`.
+    pub onnx: &'a [u8],
+    /// `tokenizer.json`.
+    pub tokenizer_json: &'a str,
+    /// `hapa-code.json`: shape facts and special token ids.
+    pub description_json: &'a str,
 }
 
-/// Name and shape of one model input or output, for diagnostics and sanity checks.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Port {
-    /// The ONNX name of the input or output.
-    pub name: String,
-    /// Its shape as tract prints it (symbolic dimensions by name).
-    pub shape: String,
+#[derive(serde::Deserialize)]
+struct Description {
+    #[serde(flatten)]
+    shape: Shape,
+    trained_sequence: usize,
+    special_tokens: SpecialTokenIds,
 }
 
-impl Model {
-    /// Reads, types, optimises and plans an ONNX model from its bytes.
-    pub fn from_onnx_bytes(mut bytes: &[u8]) -> Result<Self, ModelError> {
-        let load = |e: TractError| ModelError::Load(format!("{e:#}"));
-        let plan = tract_onnx::onnx()
-            .model_for_read(&mut bytes)
-            .map_err(load)?
-            .into_optimized()
-            .map_err(load)?
-            .into_runnable()
-            .map_err(load)?;
-        Ok(Self { plan })
+#[derive(serde::Deserialize)]
+struct SpecialTokenIds {
+    end_of_text: TokenId,
+    fim_prefix: TokenId,
+    fim_suffix: TokenId,
+    fim_middle: TokenId,
+}
+
+/// What to complete and how.
+#[derive(Debug, Clone)]
+pub struct CompletionRequest {
+    /// Text before the cursor.
+    pub prefix: String,
+    /// Text after the cursor.
+    pub suffix: String,
+    /// When to stop.
+    pub stop: StopRules,
+    /// How to choose tokens.
+    pub sampling: Sampling,
+    /// Trim the completion to its longest prefix that keeps the module parseable (dropping it
+    /// when none does).
+    pub syntax_aware: bool,
+}
+
+impl CompletionRequest {
+    /// The editor's inline case: the rest of the current line, greedy, syntax-aware.
+    pub fn rest_of_line(prefix: impl Into<String>, suffix: impl Into<String>, max_tokens: usize) -> Self {
+        Self {
+            prefix: prefix.into(),
+            suffix: suffix.into(),
+            stop: StopRules::line(max_tokens),
+            sampling: Sampling::Greedy,
+            syntax_aware: true,
+        }
     }
-
-    /// The model's inputs, in order.
-    pub fn inputs(&self) -> Vec<Port> {
-        let model = self.plan.model();
-        model.input_outlets().map(|outlets| ports(model, outlets)).unwrap_or_default()
-    }
-
-    /// The model's outputs, in order.
-    pub fn outputs(&self) -> Vec<Port> {
-        let model = self.plan.model();
-        model.output_outlets().map(|outlets| ports(model, outlets)).unwrap_or_default()
-    }
 }
 
-fn ports(model: &TypedModel, outlets: &[OutletId]) -> Vec<Port> {
-    outlets
-        .iter()
-        .map(|outlet| Port {
-            name: model.node(outlet.node).name.clone(),
-            shape: model.outlet_fact(*outlet).map(|fact| format!("{:?}", fact.shape)).unwrap_or_default(),
-        })
-        .collect()
+/// A finished completion.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Completion {
+    /// The text to insert at the cursor (possibly empty).
+    pub text: String,
+    /// Why decoding ended.
+    pub stop_reason: StopReason,
+    /// Tokens in the prompt after truncation to the context window.
+    pub prompt_tokens: usize,
+    /// Tokens generated (before stop rules and syntax trimming cut text).
+    pub generated_tokens: usize,
+    /// Whether syntax-aware trimming shortened or dropped the decoded text.
+    pub trimmed: bool,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// The bundled model, loaded once: tokenizer, graph and prompt layout.
+pub struct CodeModel {
+    tokenizer: Tokenizer,
+    network: Network,
+    special: SpecialTokens,
+    context_window: usize,
+}
 
-    #[test]
-    fn rejects_bytes_that_are_not_onnx_with_a_clear_error() {
-        let Err(error) = Model::from_onnx_bytes(b"definitely not protobuf") else {
-            panic!("garbage loaded as a model");
+impl CodeModel {
+    /// Loads the model from its files' contents.
+    pub fn load(files: ModelFiles<'_>) -> Result<Self, ModelError> {
+        let description: Description =
+            serde_json::from_str(files.description_json).map_err(|e| ModelError::Description(e.to_string()))?;
+        let tokenizer =
+            Tokenizer::from_json(files.tokenizer_json).map_err(|e| ModelError::Description(e.to_string()))?;
+        if tokenizer.vocab_size() != description.shape.vocab_size {
+            return Err(ModelError::Description(format!(
+                "tokenizer has {} tokens, the model {}",
+                tokenizer.vocab_size(),
+                description.shape.vocab_size
+            )));
+        }
+        let ids = description.special_tokens;
+        let special = SpecialTokens {
+            end_of_text: ids.end_of_text,
+            fim_prefix: ids.fim_prefix,
+            fim_suffix: ids.fim_suffix,
+            fim_middle: ids.fim_middle,
         };
-        assert!(error.to_string().starts_with("not a usable ONNX model"), "{error}");
+        let network = Network::from_onnx_bytes(files.onnx, description.shape)?;
+        let context_window = description.trained_sequence.min(description.shape.max_positions);
+        Ok(Self { tokenizer, network, special, context_window })
+    }
+
+    /// The tokenizer.
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
+    /// Positions a prompt plus its completion may use.
+    pub fn context_window(&self) -> usize {
+        self.context_window
+    }
+
+    /// The prompt tokens for a request (after truncation to the context window).
+    pub fn prompt(&self, request: &CompletionRequest) -> Vec<TokenId> {
+        let budget = self.context_window.saturating_sub(request.stop.max_tokens).max(16);
+        fim_prompt(&self.tokenizer, self.special, &request.prefix, &request.suffix, budget)
+    }
+
+    /// Completes a request. `on_text` sees each newly decoded piece of text as it arrives (before
+    /// syntax-aware trimming, which needs the whole completion) and can stop decoding by returning
+    /// `Break` (cancellation: checked between tokens).
+    pub fn complete(
+        &self,
+        request: &CompletionRequest,
+        mut on_text: impl FnMut(&str) -> ControlFlow<()>,
+    ) -> Result<Completion, ModelError> {
+        let prompt = self.prompt(request);
+        let mut cache = self.network.new_cache();
+        let mut sampler = decode::Sampler::new(request.sampling);
+        let banned = [self.special.fim_prefix, self.special.fim_suffix, self.special.fim_middle];
+        let cursor_line = cursor_line(&request.prefix);
+
+        let mut logits = self.network.feed(&mut cache, &prompt)?;
+        let mut generated: Vec<TokenId> = Vec::new();
+        let mut text = String::new();
+        let mut cuts = Vec::new();
+        let mut stop_reason = StopReason::MaxTokens;
+        while generated.len() < request.stop.max_tokens {
+            let token = sampler.pick(&logits, &banned);
+            if token == self.special.end_of_text {
+                stop_reason = StopReason::EndOfText;
+                break;
+            }
+            generated.push(token);
+            let decoded = self.tokenizer.decode(&generated);
+            // Hold back a trailing partial character until its other bytes arrive.
+            let stable = decoded.trim_end_matches('\u{fffd}');
+            if stable.len() > text.len() && stable.starts_with(text.as_str()) {
+                let before = text.len();
+                cuts.push(before);
+                text.push_str(&stable[before..]);
+                let stop = check_stop(&request.stop, cursor_line, &text);
+                if let ControlFlow::Break((keep, _)) = stop {
+                    text.truncate(keep);
+                }
+                let shown = &text[before.min(text.len())..];
+                let cancelled = !shown.is_empty() && on_text(shown).is_break();
+                if let ControlFlow::Break((_, reason)) = stop {
+                    stop_reason = reason;
+                    break;
+                }
+                if cancelled {
+                    stop_reason = StopReason::Cancelled;
+                    break;
+                }
+            }
+            if cache.positions() >= self.network.shape().max_positions {
+                stop_reason = StopReason::ContextFull;
+                break;
+            }
+            logits = self.network.feed(&mut cache, &[token])?;
+        }
+
+        let mut trimmed = false;
+        if request.syntax_aware && !text.is_empty() {
+            cuts.retain(|cut| *cut < text.len());
+            let kept = hapa_core::splice::longest_acceptable(&request.prefix, &text, &request.suffix, &cuts)
+                .map_or(0, str::len);
+            trimmed = kept < text.len();
+            text.truncate(kept);
+        }
+        Ok(Completion { text, stop_reason, prompt_tokens: prompt.len(), generated_tokens: generated.len(), trimmed })
+    }
+
+    /// Greedy tokens for a ready-made prompt, with no stop rule but the end-of-text token (for
+    /// conformance tests against the trainer's own decoding).
+    pub fn greedy_tokens(&self, prompt: &[TokenId], steps: usize) -> Result<Vec<TokenId>, ModelError> {
+        self.greedy(prompt, steps, true)
+    }
+
+    /// Exactly `steps` greedy tokens (end-of-text does not stop it): a fixed amount of work for
+    /// latency benchmarks.
+    pub fn decode_exactly(&self, prompt: &[TokenId], steps: usize) -> Result<Vec<TokenId>, ModelError> {
+        self.greedy(prompt, steps, false)
+    }
+
+    /// The prompt layout for a prefix and suffix already in tokens (benchmarks).
+    pub fn fim_tokens(&self, prefix: &[TokenId], suffix: &[TokenId]) -> Vec<TokenId> {
+        let mut prompt = vec![self.special.fim_prefix];
+        prompt.extend_from_slice(prefix);
+        prompt.push(self.special.fim_suffix);
+        prompt.extend_from_slice(suffix);
+        prompt.push(self.special.fim_middle);
+        prompt
+    }
+
+    fn greedy(&self, prompt: &[TokenId], steps: usize, stop_at_end: bool) -> Result<Vec<TokenId>, ModelError> {
+        let mut cache = self.network.new_cache();
+        let mut logits = self.network.feed(&mut cache, prompt)?;
+        let mut out = Vec::new();
+        let mut sampler = decode::Sampler::new(Sampling::Greedy);
+        for _ in 0..steps {
+            let token = sampler.pick(&logits, &[]);
+            out.push(token);
+            if stop_at_end && token == self.special.end_of_text {
+                break;
+            }
+            logits = self.network.feed(&mut cache, &[token])?;
+        }
+        Ok(out)
     }
 }

@@ -1,5 +1,7 @@
 //! Bodies of the hapa-server HTTP API (`/health`, `/api/v1/...`).
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 /// Answer of `GET /health`: the server is up and answering.
@@ -121,6 +123,77 @@ pub struct ErrorBody {
     pub code: String,
     /// What went wrong and what to do about it.
     pub message: String,
+}
+
+/// Answer of `GET /stats`: what the server has done since it started (roles with the
+/// *stats* permission: admin, monitor).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct StatsResponse {
+    /// Whole seconds since the server started.
+    pub uptime_seconds: u64,
+    /// One entry per route template that has answered at least once (`"unmatched"` for
+    /// paths no route matches), sorted by route.
+    pub routes: Vec<RouteStats>,
+    /// The request cache's lookups.
+    pub cache: CacheStats,
+    /// The model that answers generation and completion.
+    pub model: ModelStats,
+}
+
+/// Requests one route has answered and how long it took.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RouteStats {
+    /// The route's template, e.g. `"/api/v1/code/validate"`, never a raw path.
+    pub route: String,
+    /// Requests answered, all statuses together.
+    pub requests: u64,
+    /// Requests answered by HTTP status, e.g. `{"200": 12, "401": 1}`.
+    pub by_status: BTreeMap<String, u64>,
+    /// Time to the answer's head, in milliseconds.
+    pub latency_ms: LatencyPercentiles,
+}
+
+/// Latency percentiles in milliseconds (at least two significant digits).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct LatencyPercentiles {
+    /// Median.
+    pub p50: f64,
+    /// 95th percentile.
+    pub p95: f64,
+    /// 99th percentile.
+    pub p99: f64,
+}
+
+/// Request cache lookups since start.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CacheStats {
+    /// Lookups answered from the cache.
+    pub hits: u64,
+    /// Lookups that missed.
+    pub misses: u64,
+    /// `hits / (hits + misses)`; `null` while there has been no lookup.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    pub hit_rate: Option<f64>,
+}
+
+/// Which model answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ModelStats {
+    /// Where answers come from, e.g. `"local"`; `"none"` while no model is loaded.
+    pub provider: String,
+    /// The model's name; `null` while no model is loaded.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    pub name: Option<String>,
 }
 
 /// Longest feedback comment, in characters.

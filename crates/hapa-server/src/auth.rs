@@ -1,18 +1,21 @@
 //! Who may do what: roles, their permissions, and the middleware that turns the request's
 //! key (`X-API-Key: hapa_…` or `Authorization: Bearer hapa_…`) into a [`Caller`] or a
-//! 401/403. Every route but `/health` goes through it: deny by default.
+//! 401/403. Every route but `/health` goes through it: deny by default. Failed
+//! authentications are counted per client address ([`crate::limits::AuthFailures`]).
 
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::str::FromStr;
 
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::HeaderMap;
 use axum::middleware::Next;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 
-use crate::api_key;
 use crate::error::ApiError;
+use crate::metrics::Limit;
 use crate::state::AppState;
+use crate::{api_key, limits};
 
 /// Something a route needs the caller to be allowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,18 +105,40 @@ fn presented_key(headers: &HeaderMap) -> Result<&str, ApiError> {
     }
 }
 
-/// Middleware: authenticates the request's key or answers 401.
+/// Middleware: authenticates the request's key or answers 401; an address that failed too
+/// often is answered 429 before its key is even looked at.
 pub async fn authenticate(
     State(state): State<AppState>,
     mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let key = presented_key(request.headers())?;
+    // Only `serve` knows the peer; a router driven some other way counts as one client.
+    let address =
+        request.extensions().get::<ConnectInfo<SocketAddr>>().map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
+    if let Some(wait) = state.auth_failures.refused_for(address) {
+        state.metrics.rate_limited(Limit::AuthFailures);
+        return Err(ApiError::TooManyAuthFailures { retry_after_secs: limits::whole_seconds(wait) });
+    }
+    match caller(&state, request.headers()).await {
+        Ok(caller) => {
+            request.extensions_mut().insert(caller);
+            Ok(next.run(request).await)
+        }
+        Err(error @ (ApiError::MissingKey | ApiError::InvalidKey)) => {
+            state.metrics.auth_failure();
+            state.auth_failures.record(address);
+            Err(error)
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// The caller whose key the request presents.
+async fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
+    let key = presented_key(headers)?;
     // A malformed key is rejected here, before the store is asked.
     api_key::check(key).map_err(|_| ApiError::InvalidKey)?;
-    let caller = state.store.caller_for_digest(&api_key::digest(key)).await?.ok_or(ApiError::InvalidKey)?;
-    request.extensions_mut().insert(caller);
-    Ok(next.run(request).await)
+    state.store.caller_for_digest(&api_key::digest(key)).await?.ok_or(ApiError::InvalidKey)
 }
 
 /// Route middleware (its state is the route's permission): 403 unless the authenticated

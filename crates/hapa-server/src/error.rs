@@ -2,7 +2,7 @@
 //! `code`, and is sent as `hapa_protocol::api::ErrorBody` JSON.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use hapa_protocol::api::ErrorBody;
 
@@ -45,6 +45,16 @@ pub enum ApiError {
         /// When one more request fits.
         retry_after_secs: u64,
     },
+    /// Too many failed authentications came from the caller's address; refused before any
+    /// key lookup, so guessing keys stays slow.
+    #[error("too many failed authentications from this address; check the API key and retry in {retry_after_secs} s")]
+    TooManyAuthFailures {
+        /// When this address may try again.
+        retry_after_secs: u64,
+    },
+    /// The request body did not arrive within the server's body timeout.
+    #[error("the request body did not arrive in time; send it in one go, or a smaller one")]
+    RequestTimeout,
     /// Something failed inside the server; details are in its log, not in the answer.
     #[error("internal error; see the server log")]
     Internal,
@@ -59,6 +69,8 @@ impl ApiError {
             Self::Forbidden { .. } => (StatusCode::FORBIDDEN, "forbidden"),
             Self::BadRequest { status, .. } => (*status, bad_request_code(*status)),
             Self::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            Self::TooManyAuthFailures { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_auth_failures"),
+            Self::RequestTimeout => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
             Self::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -85,10 +97,19 @@ impl IntoResponse for ApiError {
         let (status, code) = self.status_and_code();
         let mut response =
             (status, Json(ErrorBody { code: code.to_owned(), message: self.to_string() })).into_response();
-        if status == StatusCode::UNAUTHORIZED {
-            response
-                .headers_mut()
-                .insert(axum::http::header::WWW_AUTHENTICATE, axum::http::HeaderValue::from_static("Bearer"));
+        let headers = response.headers_mut();
+        match self {
+            Self::MissingKey | Self::InvalidKey => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            Self::RateLimited { retry_after_secs } | Self::TooManyAuthFailures { retry_after_secs } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            }
+            // The rest of the body may still be on its way; don't wait for it on this connection.
+            Self::RequestTimeout => {
+                headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            _ => {}
         }
         response
     }

@@ -11,25 +11,18 @@ pub mod error;
 pub mod feedback;
 pub mod limits;
 pub mod logging;
+pub mod metrics;
+pub mod observe;
 pub mod openapi;
 pub mod routes;
+pub mod serve;
 pub mod state;
 pub mod store;
 
 use std::future::Future;
 
-use tokio::net::TcpListener;
-
+pub use serve::{ServeOptions, serve};
 pub use state::AppState;
-
-/// Serves the API on `listener` until `shutdown` resolves, then drains in-flight requests.
-pub async fn serve(
-    listener: TcpListener,
-    state: AppState,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, routes::router(state)).with_graceful_shutdown(shutdown).await
-}
 
 /// A future that resolves on SIGTERM or Ctrl-C (SIGINT). The handlers are installed when
 /// this is called, not when the future is first polled, so a signal that arrives right after

@@ -1,12 +1,19 @@
-//! Per-key rate limits by role (GCRA, `governor`): a key may make its role's quota of requests
-//! per minute, all at once if it likes, refilled evenly over the minute. A request over the
-//! quota gets 429 with `Retry-After` and the IETF draft `RateLimit-Policy` / `RateLimit` fields.
+//! Rate limits (GCRA, `governor`), two of them:
 //!
-//! Only authenticated keys are limited here, so the limiter's memory is bounded by the number
-//! of keys that exist, whatever an attacker sends.
+//! - per key, by role: a key may make its role's quota of requests per minute, all at once if
+//!   it likes, refilled evenly over the minute. A request over the quota gets 429 with
+//!   `Retry-After` and the IETF draft `RateLimit-Policy` / `RateLimit` fields. Only
+//!   authenticated keys are counted, so that limiter's memory is bounded by the keys that exist.
+//! - per client address, on failed authentications ([`AuthFailures`]): once an address has
+//!   used up its quota of failures, its requests get 429 before any key lookup until a failure
+//!   fits again, so keys cannot be guessed quickly. Successes are not counted. Its memory is
+//!   bounded by [`AuthFailures::prune`], which `serve` runs every minute.
 
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv6Addr};
 use std::num::NonZeroU32;
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue};
@@ -19,6 +26,7 @@ use governor::{Quota, RateLimiter};
 
 use crate::auth::{Caller, Role};
 use crate::error::ApiError;
+use crate::metrics::Limit;
 use crate::state::AppState;
 
 /// Requests per minute for each role.
@@ -109,13 +117,19 @@ pub async fn enforce(State(state): State<AppState>, request: Request, next: Next
             Ok(response)
         }
         Decision::Limited { quota, retry_after } => {
-            // Whole seconds, rounded up: a client that waits this long is let in.
-            let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
-            let mut response = ApiError::RateLimited { retry_after_secs: seconds.max(1) }.into_response();
-            set_fields(response.headers_mut(), quota, 0, Some(seconds.max(1)));
+            state.metrics.rate_limited(Limit::PerKey);
+            let seconds = whole_seconds(retry_after);
+            let mut response = ApiError::RateLimited { retry_after_secs: seconds }.into_response();
+            set_fields(response.headers_mut(), quota, 0, Some(seconds));
             Ok(response)
         }
     }
+}
+
+/// A `Retry-After` in whole seconds, rounded up and at least 1: a client that waits this long
+/// is let in.
+pub fn whole_seconds(wait: Duration) -> u64 {
+    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
 }
 
 fn set_fields(headers: &mut HeaderMap, quota: u32, remaining: u32, retry_after: Option<u64>) {
@@ -128,6 +142,78 @@ fn set_fields(headers: &mut HeaderMap, quota: u32, remaining: u32, retry_after: 
     insert("ratelimit", format!("\"per-key\";r={remaining}"));
     if let Some(seconds) = retry_after {
         insert("retry-after", seconds.to_string());
+    }
+}
+
+/// Failed authentications allowed per client address and minute, by default: plenty for a
+/// person fixing a mistyped key, far too few to guess one.
+pub const AUTH_FAILURES_PER_MINUTE: NonZeroU32 = NonZeroU32::new(20).unwrap();
+
+type AddressLimiter = RateLimiter<IpAddr, DefaultKeyedStateStore<IpAddr>, DefaultClock, StateInformationMiddleware>;
+
+/// Failed authentications per client address (IPv6 addresses by /64, the block one host
+/// usually has).
+#[derive(Debug)]
+pub struct AuthFailures {
+    per_minute: NonZeroU32,
+    failures: AddressLimiter,
+    /// Addresses whose quota is used up, and until when.
+    refused: Mutex<HashMap<IpAddr, Instant>>,
+}
+
+impl AuthFailures {
+    /// Allows `per_minute` failures per address and minute.
+    pub fn new(per_minute: NonZeroU32) -> Self {
+        let failures =
+            RateLimiter::keyed(Quota::per_minute(per_minute)).with_middleware::<StateInformationMiddleware>();
+        Self { per_minute, failures, refused: Mutex::new(HashMap::new()) }
+    }
+
+    /// The quota per minute.
+    pub fn per_minute(&self) -> NonZeroU32 {
+        self.per_minute
+    }
+
+    /// How long `address` must still wait, if its quota is used up.
+    pub fn refused_for(&self, address: IpAddr) -> Option<Duration> {
+        let refused = self.refused.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        refused.get(&limited_block(address)).and_then(|until| until.checked_duration_since(Instant::now()))
+    }
+
+    /// Counts one failed authentication from `address`; the one that uses up the quota starts
+    /// the refusal, so the next request is refused whether its key is right or not.
+    pub fn record(&self, address: IpAddr) {
+        let block = limited_block(address);
+        let wait = match self.failures.check_key(&block) {
+            Ok(state) if state.remaining_burst_capacity() > 0 => return,
+            // The quota is used up: one more failure fits after a refill interval at most.
+            Ok(state) => state.quota().replenish_interval(),
+            // Failures that raced past `refused_for` together.
+            Err(not_until) => not_until.wait_time_from(DefaultClock::default().now()),
+        };
+        let mut refused = self.refused.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        refused.insert(block, Instant::now() + wait);
+    }
+
+    /// Forgets addresses whose failures are all refilled and whose refusal is over.
+    pub fn prune(&self) {
+        self.failures.retain_recent();
+        self.failures.shrink_to_fit();
+        let now = Instant::now();
+        let mut refused = self.refused.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        refused.retain(|_, until| *until > now);
+        refused.shrink_to_fit();
+    }
+}
+
+/// The address block one client is counted as: an IPv4 address, or an IPv6 /64.
+fn limited_block(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V4(_) => address,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(Ipv6Addr::from_bits(v6.to_bits() & !u128::from(u64::MAX))),
+        },
     }
 }
 
@@ -153,5 +239,26 @@ mod tests {
         let monitor = Caller { key_id: 3, role: Role::Monitor };
         assert!(matches!(limits.check(&monitor), Decision::Allowed { .. }));
         assert!(matches!(limits.check(&monitor), Decision::Limited { .. }));
+    }
+
+    #[test]
+    fn an_address_is_refused_once_its_failures_are_used_up_and_only_that_address() {
+        let failures = AuthFailures::new(nonzero(3));
+        let client: IpAddr = "2001:db8::1".parse().unwrap();
+        let same_host: IpAddr = "2001:db8::2".parse().unwrap();
+        let other: IpAddr = "192.0.2.7".parse().unwrap();
+        for _ in 0..2 {
+            failures.record(client);
+            assert_eq!(failures.refused_for(client), None);
+        }
+        failures.record(same_host);
+        let wait = failures.refused_for(client).expect("the third failure in a minute uses up the quota");
+        // One failure refills every 20 s.
+        assert!(wait > Duration::from_secs(15) && wait <= Duration::from_secs(20), "{wait:?}");
+        assert!(failures.refused_for(same_host).is_some(), "a /64 is one client");
+        assert_eq!(failures.refused_for(other), None);
+        assert_eq!(failures.refused_for("::ffff:192.0.2.7".parse().unwrap()), None);
+        failures.prune();
+        assert!(failures.refused_for(client).is_some(), "pruning keeps refusals that still run");
     }
 }

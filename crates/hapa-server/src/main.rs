@@ -2,16 +2,20 @@
 //! the library half of the crate.
 
 use std::net::SocketAddr;
-use std::num::NonZeroU32;
+use std::num::{NonZeroU32, NonZeroU64};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
+use axum::http::HeaderValue;
 use clap::{Parser, Subcommand};
 use hapa_server::auth::Role;
-use hapa_server::limits::{Quotas, RateLimits};
+use hapa_server::limits::{AUTH_FAILURES_PER_MINUTE, AuthFailures, Quotas, RateLimits};
+use hapa_server::metrics::Metrics;
+use hapa_server::serve::{BODY_TIMEOUT_SECS, HEADER_TIMEOUT_SECS, parse_origin};
 use hapa_server::store::Store;
-use hapa_server::{AppState, api_key};
+use hapa_server::{AppState, ServeOptions, api_key};
 
 /// HAPA's backend: code generation, completion, validation and feedback for the HAPA extension.
 #[derive(Debug, Parser)]
@@ -40,6 +44,20 @@ enum Command {
         /// Requests per minute for each monitor key.
         #[arg(long, env = "HAPA_RATE_LIMIT_MONITOR", default_value_t = Quotas::default().monitor)]
         rate_limit_monitor: NonZeroU32,
+        /// Failed authentications (no key, a wrong or revoked one) per client address and minute;
+        /// past it the address gets 429 before any key lookup.
+        #[arg(long, env = "HAPA_AUTH_FAILURE_LIMIT", default_value_t = AUTH_FAILURES_PER_MINUTE)]
+        auth_failure_limit: NonZeroU32,
+        /// Seconds a client may take to send a request's headers; the connection is closed after.
+        #[arg(long, env = "HAPA_HEADER_TIMEOUT_SECS", default_value_t = HEADER_TIMEOUT_SECS)]
+        header_timeout_secs: NonZeroU64,
+        /// Seconds a client may take to send a request's body; answered 408 after.
+        #[arg(long, env = "HAPA_BODY_TIMEOUT_SECS", default_value_t = BODY_TIMEOUT_SECS)]
+        body_timeout_secs: NonZeroU64,
+        /// An origin whose web pages may call the API (CORS), e.g. https://example.com; repeat it
+        /// for several, or give HAPA_CORS_ORIGINS comma-separated. None by default.
+        #[arg(long = "cors-origin", env = "HAPA_CORS_ORIGINS", value_delimiter = ',', value_parser = parse_origin)]
+        cors_origins: Vec<HeaderValue>,
     },
     /// Manage API keys.
     Keys {
@@ -99,8 +117,22 @@ async fn main() -> anyhow::Result<()> {
     hapa_server::logging::init();
     let store = open_store(&cli.data_dir).await?;
     match cli.command {
-        Command::Serve { bind, rate_limit_admin, rate_limit_user, rate_limit_monitor } => {
+        Command::Serve {
+            bind,
+            rate_limit_admin,
+            rate_limit_user,
+            rate_limit_monitor,
+            auth_failure_limit,
+            header_timeout_secs,
+            body_timeout_secs,
+            cors_origins,
+        } => {
             let quotas = Quotas { admin: rate_limit_admin, user: rate_limit_user, monitor: rate_limit_monitor };
+            let options = ServeOptions {
+                header_timeout: Duration::from_secs(header_timeout_secs.get()),
+                body_timeout: Duration::from_secs(body_timeout_secs.get()),
+                cors_origins,
+            };
             let listener =
                 tokio::net::TcpListener::bind(bind).await.with_context(|| format!("cannot listen on {bind}"))?;
             let local = listener.local_addr()?;
@@ -115,8 +147,22 @@ async fn main() -> anyhow::Result<()> {
                 "hapa-server rate limits per key and minute: admin {}, user {}, monitor {}",
                 quotas.admin, quotas.user, quotas.monitor
             ));
-            let state = AppState { store, limits: Arc::new(RateLimits::new(quotas)) };
-            hapa_server::serve(listener, state, shutdown).await?;
+            say(&format!(
+                "hapa-server failed authentications per address and minute: {auth_failure_limit}; \
+                 timeouts: headers {header_timeout_secs} s, body {body_timeout_secs} s; CORS origins: {}",
+                if options.cors_origins.is_empty() {
+                    "none".to_owned()
+                } else {
+                    options.cors_origins.iter().filter_map(|o| o.to_str().ok()).collect::<Vec<_>>().join(", ")
+                }
+            ));
+            let state = AppState {
+                store,
+                limits: Arc::new(RateLimits::new(quotas)),
+                auth_failures: Arc::new(AuthFailures::new(auth_failure_limit)),
+                metrics: Arc::new(Metrics::new()),
+            };
+            hapa_server::serve(listener, state, options, shutdown).await?;
         }
         Command::Keys { action: KeysAction::Create { name, role } } => {
             let key = api_key::generate()?;

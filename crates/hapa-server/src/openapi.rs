@@ -2,8 +2,8 @@
 //! protocol types' schemas, served at `GET /api/v1/openapi.json`.
 
 use hapa_protocol::api::{
-    ErrorBody, FeedbackEvent, FeedbackRequest, FeedbackResponse, HealthResponse, SyntaxError, ValidateRequest,
-    ValidateResponse,
+    CacheStats, ErrorBody, FeedbackEvent, FeedbackRequest, FeedbackResponse, HealthResponse, LatencyPercentiles,
+    ModelStats, RouteStats, StatsResponse, SyntaxError, ValidateRequest, ValidateResponse,
 };
 use std::collections::BTreeMap;
 
@@ -17,7 +17,14 @@ use utoipa::{Modify, OpenApi};
 #[derive(OpenApi)]
 #[openapi(
     info(title = "hapa-server", description = "HAPA's backend: Python code generation, completion, validation and feedback."),
-    paths(crate::routes::health, crate::routes::validate, crate::routes::feedback, crate::routes::openapi_json),
+    paths(
+        crate::routes::health,
+        crate::routes::validate,
+        crate::routes::feedback,
+        crate::routes::openapi_json,
+        crate::routes::stats,
+        crate::routes::prometheus_metrics
+    ),
     components(schemas(
         HealthResponse,
         ValidateRequest,
@@ -26,6 +33,11 @@ use utoipa::{Modify, OpenApi};
         FeedbackRequest,
         FeedbackEvent,
         FeedbackResponse,
+        StatsResponse,
+        RouteStats,
+        LatencyPercentiles,
+        CacheStats,
+        ModelStats,
         ErrorBody
     )),
     modifiers(&KeySchemes),
@@ -48,27 +60,48 @@ impl Modify for KeySchemes {
     }
 }
 
-/// The error answers every keyed JSON route can give, each an [`ErrorBody`]; routes list them
-/// with `responses(..., RouteErrors)` instead of repeating them.
+/// The error answers of every keyed route, each an [`ErrorBody`]; routes without a body list
+/// them with `responses(..., KeyErrors)`.
+pub struct KeyErrors;
+
+/// [`KeyErrors`] and the answers to a bad JSON body; routes with a body list them with
+/// `responses(..., RouteErrors)` instead of repeating them.
 pub struct RouteErrors;
+
+const KEY_ERRORS: [(u16, &str); 3] = [
+    (401, "No key, or a malformed, unknown or revoked one"),
+    (403, "The key's role lacks the permission"),
+    (429, "The key's rate limit is used up, or this address failed authentication too often; see Retry-After"),
+];
+
+const BODY_ERRORS: [(u16, &str); 5] = [
+    (400, "The body is not valid JSON"),
+    (408, "The body did not arrive within the server's body timeout"),
+    (413, "The body is larger than 4 MiB"),
+    (415, "The body is not application/json"),
+    (422, "The JSON does not describe a valid request"),
+];
+
+impl utoipa::IntoResponses for KeyErrors {
+    fn responses() -> BTreeMap<String, utoipa::openapi::RefOr<Response>> {
+        error_responses(&KEY_ERRORS)
+    }
+}
 
 impl utoipa::IntoResponses for RouteErrors {
     fn responses() -> BTreeMap<String, utoipa::openapi::RefOr<Response>> {
-        [
-            (400, "The body is not valid JSON"),
-            (401, "No key, or a malformed, unknown or revoked one"),
-            (403, "The key's role lacks the permission"),
-            (413, "The body is larger than 4 MiB"),
-            (415, "The body is not application/json"),
-            (422, "The JSON does not describe a valid request"),
-            (429, "The key's rate limit is used up; see Retry-After"),
-        ]
-        .into_iter()
+        error_responses(&[KEY_ERRORS.as_slice(), BODY_ERRORS.as_slice()].concat())
+    }
+}
+
+fn error_responses(errors: &[(u16, &str)]) -> BTreeMap<String, utoipa::openapi::RefOr<Response>> {
+    errors
+        .iter()
         .map(|(status, description)| {
             let content = ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build();
-            let response = ResponseBuilder::new().description(description).content("application/json", content).build();
+            let response =
+                ResponseBuilder::new().description(*description).content("application/json", content).build();
             (status.to_string(), response.into())
         })
         .collect()
-    }
 }

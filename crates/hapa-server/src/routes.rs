@@ -1,45 +1,81 @@
-//! The HTTP routes: thin handlers that decode, call a service and encode.
+//! The HTTP routes: thin handlers that decode, call a service and encode, and the layers every
+//! request passes through.
+
+use std::time::Duration;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, Extension, FromRequest, Request, State};
-use axum::http::{Method, StatusCode, Uri};
-use axum::middleware::from_fn_with_state;
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, Uri, header};
+use axum::middleware::{from_fn_with_state, map_request};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use hapa_protocol::api::{
-    ErrorBody, FeedbackRequest, FeedbackResponse, HealthResponse, ValidateRequest, ValidateResponse,
+    ErrorBody, FeedbackRequest, FeedbackResponse, HealthResponse, StatsResponse, ValidateRequest, ValidateResponse,
 };
-use tower_http::trace::TraceLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::{RequestBodyDeadlineLayer, TimeoutError};
 
 use crate::auth::{self, Caller, Permission};
 use crate::error::ApiError;
-use crate::limits;
-use crate::openapi::RouteErrors;
+use crate::openapi::{KeyErrors, RouteErrors};
+use crate::serve::ServeOptions;
 use crate::state::AppState;
+use crate::{limits, metrics, observe};
 
 /// Largest request body accepted (413 above it): a big Python file with room to spare.
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
 /// The whole API.
-pub fn router(state: AppState) -> Router {
+pub fn router(state: AppState, options: &ServeOptions) -> Router {
+    let needs = |permission| from_fn_with_state(permission, auth::require);
     let authenticated = Router::new()
         // Each route names the permission it needs; a role without it gets 403.
-        .route(
-            "/api/v1/code/validate",
-            post(validate).route_layer(from_fn_with_state(Permission::Validation, auth::require)),
-        )
+        .route("/api/v1/code/validate", post(validate).route_layer(needs(Permission::Validation)))
         .route("/api/v1/openapi.json", get(openapi_json))
-        .route("/api/v1/feedback", post(feedback).route_layer(from_fn_with_state(Permission::Feedback, auth::require)))
+        .route("/api/v1/feedback", post(feedback).route_layer(needs(Permission::Feedback)))
+        .route("/stats", get(stats).route_layer(needs(Permission::Stats)))
+        .route("/metrics", get(prometheus_metrics).route_layer(needs(Permission::Stats)))
         // Layers run bottom-up: authenticate, then count against the key's quota.
         .route_layer(from_fn_with_state(state.clone(), limits::enforce))
         .route_layer(from_fn_with_state(state.clone(), auth::authenticate));
-    Router::new()
+    let mut router = Router::new()
         .route("/health", get(health))
         .merge(authenticated)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(TraceLayer::new_for_http())
+        // However slowly a body trickles in, it holds the connection no longer than this.
+        .layer(RequestBodyDeadlineLayer::new(options.body_timeout));
+    // Without configured origins there is no CORS layer at all: no Access-Control-* header is
+    // ever sent, so browsers keep other sites' pages from reading answers.
+    if !options.cors_origins.is_empty() {
+        router = router.layer(cors(options.cors_origins.clone()));
+    }
+    // Outermost last: a sane client id is kept or a fresh one set, echoed on the answer, and
+    // `track` sees it along with the matched route.
+    router
+        .layer(from_fn_with_state(state.metrics.clone(), observe::track))
+        .layer(PropagateRequestIdLayer::new(observe::REQUEST_ID))
+        .layer(SetRequestIdLayer::new(observe::REQUEST_ID, MakeRequestUuid))
+        .layer(map_request(observe::drop_insane_request_id))
         .with_state(state)
+}
+
+/// CORS for exactly `origins`: what the API's callers send and may read, nothing more.
+fn cors(origins: Vec<HeaderValue>) -> CorsLayer {
+    const RATE_LIMIT: HeaderName = HeaderName::from_static("ratelimit");
+    const RATE_LIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([
+            header::CONTENT_TYPE,
+            header::AUTHORIZATION,
+            HeaderName::from_static("x-api-key"),
+            observe::REQUEST_ID,
+        ])
+        .expose_headers([observe::REQUEST_ID, header::RETRY_AFTER, RATE_LIMIT, RATE_LIMIT_POLICY])
+        .max_age(Duration::from_secs(600))
 }
 
 /// `Json<T>` whose rejections are [`ApiError`]s, so a bad body gets HAPA's JSON error.
@@ -55,9 +91,16 @@ where
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
         match Json::<T>::from_request(request, state).await {
             Ok(Json(value)) => Ok(Self(value)),
+            Err(rejection) if body_timed_out(&rejection) => Err(ApiError::RequestTimeout),
             Err(rejection) => Err(ApiError::BadRequest { status: rejection.status(), message: rejection.body_text() }),
         }
     }
+}
+
+/// Whether reading the body failed because its deadline passed.
+fn body_timed_out(rejection: &JsonRejection) -> bool {
+    std::iter::successors(Some(rejection as &(dyn std::error::Error + 'static)), |error| error.source())
+        .any(|error| error.is::<TimeoutError>())
 }
 
 /// `GET /health`: answers as long as the process serves requests; needs no key.
@@ -119,8 +162,71 @@ pub(crate) async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
     Json(<crate::openapi::ApiDoc as utoipa::OpenApi>::openapi())
 }
 
+/// `GET /stats`: uptime, requests and latency by route, cache and model (the *stats*
+/// permission: admin, monitor).
+#[utoipa::path(
+    get,
+    path = "/stats",
+    responses(
+        (status = 200, description = "What the server has done since it started", body = StatsResponse),
+        KeyErrors,
+    )
+)]
+pub(crate) async fn stats(State(state): State<AppState>) -> Json<StatsResponse> {
+    Json(state.metrics.stats())
+}
+
+/// `GET /metrics`: the same record in the Prometheus text format, version 0.0.4 (the *stats*
+/// permission: admin, monitor).
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    responses(
+        (status = 200, description = "Prometheus text format 0.0.4", body = String, content_type = "text/plain"),
+        KeyErrors,
+    )
+)]
+pub(crate) async fn prometheus_metrics(
+    State(state): State<AppState>,
+) -> Result<([(header::HeaderName, &'static str); 1], String), ApiError> {
+    let text = state.metrics.prometheus_text().map_err(|_| ApiError::Internal)?;
+    Ok(([(header::CONTENT_TYPE, metrics::PROMETHEUS_CONTENT_TYPE)], text))
+}
+
 async fn not_found(method: Method, uri: Uri) -> ApiError {
     // Bound what we echo back: the path is attacker-controlled.
     let path: String = uri.path().chars().take(200).collect();
     ApiError::NotFound { method: method.to_string(), path }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+
+    use super::*;
+
+    /// Today's bodies are flat structs that refuse a nested value at its first bracket; a body
+    /// type that takes any JSON (`serde_json::Value`) meets serde_json's recursion limit (128)
+    /// instead, which must be a 400, not a stack overflow.
+    #[tokio::test]
+    async fn json_nested_past_serde_jsons_limit_is_a_400() {
+        for depth in [129, 100_000] {
+            let request = Request::builder()
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from("[".repeat(depth) + &"]".repeat(depth)))
+                .unwrap();
+            match ApiJson::<serde_json::Value>::from_request(request, &()).await {
+                Err(ApiError::BadRequest { status, message }) => {
+                    assert_eq!(status, StatusCode::BAD_REQUEST);
+                    assert!(message.contains("recursion limit exceeded"), "{message}");
+                }
+                other => panic!("depth {depth}: {:?}", other.map(|ApiJson(v)| v.to_string().len())),
+            }
+        }
+        let request = Request::builder()
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from("[".repeat(127) + &"]".repeat(127)))
+            .unwrap();
+        assert!(ApiJson::<serde_json::Value>::from_request(request, &()).await.is_ok());
+    }
 }

@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use crate::limits::RateLimits;
+use crate::limits::{AuthFailures, RateLimits};
+use crate::metrics::Metrics;
 use crate::store::Store;
 
 /// Shared by all handlers; cheap to clone.
@@ -12,4 +13,8 @@ pub struct AppState {
     pub store: Store,
     /// Per-key rate limits.
     pub limits: Arc<RateLimits>,
+    /// Failed authentications per client address.
+    pub auth_failures: Arc<AuthFailures>,
+    /// What `/stats` and `/metrics` report.
+    pub metrics: Arc<Metrics>,
 }

@@ -6,7 +6,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use hapa_protocol::api::{
-    ErrorBody, FeedbackEvent, FeedbackRecord, FeedbackResponse, HealthResponse, ValidateResponse,
+    ErrorBody, FeedbackEvent, FeedbackRecord, FeedbackResponse, HealthResponse, LatencyPercentiles, StatsResponse,
+    ValidateResponse,
 };
 use reqwest::StatusCode;
 
@@ -50,6 +51,8 @@ fn create_key(data: &Path, name: &str, role: &str) -> String {
     out.lines().last().unwrap().to_owned()
 }
 
+const LOG_FILE: &str = "server.log";
+
 /// A running `hapa-server serve`, killed when dropped.
 struct Server {
     child: Child,
@@ -63,13 +66,23 @@ impl Server {
     }
 
     fn start_with(extra: &[&str]) -> Self {
+        Self::launch(extra, &[], false)
+    }
+
+    /// Started with its log (stderr) kept in [`Server::log`].
+    fn start_logging(extra: &[&str]) -> Self {
+        Self::launch(extra, &[], true)
+    }
+
+    fn launch(extra: &[&str], env: &[(&str, &str)], keep_log: bool) -> Self {
         let data = TempDir::new();
-        let mut child = hapa_server(&data.0)
-            .args(["serve", "--bind", "127.0.0.1:0"])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("hapa-server starts");
+        std::fs::create_dir_all(&data.0).unwrap();
+        let mut command = hapa_server(&data.0);
+        command.args(["serve", "--bind", "127.0.0.1:0"]).args(extra).envs(env.iter().copied()).stdout(Stdio::piped());
+        if keep_log {
+            command.stderr(std::fs::File::create(data.0.join(LOG_FILE)).unwrap());
+        }
+        let mut child = command.spawn().expect("hapa-server starts");
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
         let base = line
@@ -82,6 +95,24 @@ impl Server {
 
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// `host:port`, for raw TCP.
+    fn address(&self) -> &str {
+        self.base.strip_prefix("http://").unwrap()
+    }
+
+    /// What the server has logged so far (only when started with [`Server::start_logging`]).
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.data.0.join(LOG_FILE)).unwrap()
+    }
+
+    async fn get(&self, path: &str, key: Option<&str>) -> reqwest::Response {
+        let mut request = reqwest::Client::new().get(self.url(path));
+        if let Some(key) = key {
+            request = request.header("X-API-Key", key);
+        }
+        request.send().await.unwrap()
     }
 
     fn key(&self, name: &str, role: &str) -> String {
@@ -362,7 +393,7 @@ async fn the_openapi_document_describes_every_route() {
     let spec: serde_json::Value = response.json().await.unwrap();
     assert!(spec["openapi"].as_str().unwrap().starts_with("3.1"));
     let paths: Vec<&str> = spec["paths"].as_object().unwrap().keys().map(String::as_str).collect();
-    for path in ["/health", "/api/v1/code/validate", "/api/v1/feedback", "/api/v1/openapi.json"] {
+    for path in ["/health", "/api/v1/code/validate", "/api/v1/feedback", "/api/v1/openapi.json", "/stats", "/metrics"] {
         assert!(paths.contains(&path), "{path} missing from {paths:?}");
     }
     let schemas = &spec["components"]["schemas"];
@@ -371,11 +402,23 @@ async fn the_openapi_document_describes_every_route() {
     assert_eq!(spec["components"]["securitySchemes"]["api_key"]["name"], "X-API-Key");
     for path in ["/api/v1/code/validate", "/api/v1/feedback"] {
         let responses = &spec["paths"][path]["post"]["responses"];
-        for status in ["400", "401", "403", "413", "415", "422", "429"] {
+        for status in ["400", "401", "403", "408", "413", "415", "422", "429"] {
             let schema = &responses[status]["content"]["application/json"]["schema"]["$ref"];
             assert_eq!(schema, "#/components/schemas/ErrorBody", "{path} {status}");
         }
     }
+    for path in ["/stats", "/metrics"] {
+        let responses = &spec["paths"][path]["get"]["responses"];
+        for status in ["401", "403", "429"] {
+            let schema = &responses[status]["content"]["application/json"]["schema"]["$ref"];
+            assert_eq!(schema, "#/components/schemas/ErrorBody", "{path} {status}");
+        }
+        assert!(responses.get("400").is_none(), "{path} takes no body");
+    }
+    let stats = &spec["paths"]["/stats"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]["$ref"];
+    assert_eq!(stats, "#/components/schemas/StatsResponse");
+    assert!(spec["paths"]["/metrics"]["get"]["responses"]["200"]["content"]["text/plain"].is_object());
+    assert_eq!(schemas["CacheStats"]["required"], serde_json::json!(["hits", "misses", "hit_rate"]));
 }
 
 #[test]
@@ -385,4 +428,342 @@ fn sigterm_stops_the_server_cleanly() {
     Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     let status = server.child.wait().unwrap();
     assert!(status.success(), "exit status {status:?}");
+}
+
+#[tokio::test]
+async fn stats_and_metrics_are_for_admin_and_monitor_keys() {
+    let server = Server::start();
+    let admin = server.key("mia", "admin");
+    let monitor = server.key("noah", "monitor");
+    let user = server.key("olivia", "user");
+    for path in ["/stats", "/metrics"] {
+        assert_eq!(error_of(server.get(path, None).await, StatusCode::UNAUTHORIZED).await.code, "missing_api_key");
+        assert_eq!(error_of(server.get(path, Some(&user)).await, StatusCode::FORBIDDEN).await.code, "forbidden");
+        for key in [&admin, &monitor] {
+            assert_eq!(server.get(path, Some(key)).await.status(), 200, "{path}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn metrics_and_stats_count_requests_by_route_template_never_by_raw_path() {
+    let server = Server::start();
+    let key = server.key("peter", "admin");
+    let client = reqwest::Client::new();
+    for _ in 0..2 {
+        let response = client
+            .post(server.url("/api/v1/code/validate?token=s3cr3t-query"))
+            .header("X-API-Key", &key)
+            .json(&serde_json::json!({ "code": "x = 1" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    assert_eq!(server.validate(None, "x = 1").await.status(), 401);
+    assert_eq!(server.get("/api/v1/keys/4242?token=s3cr3t-query", None).await.status(), 404);
+
+    let response = server.get("/metrics", Some(&key)).await;
+    assert_eq!(response.headers()["content-type"], "text/plain; version=0.0.4; charset=utf-8");
+    let text = response.text().await.unwrap();
+    for line in [
+        "hapa_http_requests_total{route=\"/api/v1/code/validate\",method=\"POST\",status=\"200\"} 2",
+        "hapa_http_requests_total{route=\"/api/v1/code/validate\",method=\"POST\",status=\"401\"} 1",
+        "hapa_http_requests_total{route=\"unmatched\",method=\"GET\",status=\"404\"} 1",
+        "hapa_http_request_duration_seconds_bucket{route=\"/api/v1/code/validate\",le=\"+Inf\"} 3",
+        "hapa_http_request_duration_seconds_count{route=\"/api/v1/code/validate\"} 3",
+        "hapa_auth_failures_total 1",
+        "hapa_rate_limited_total{limit=\"per_key\"} 0",
+        "hapa_cache_hits_total 0",
+        "hapa_model_info{provider=\"none\",name=\"\"} 1",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line:?} missing from\n{text}");
+    }
+    assert!(!text.contains("4242") && !text.contains("s3cr3t"), "a raw path or query leaked into\n{text}");
+    let uptime = text.lines().find_map(|l| l.strip_prefix("hapa_uptime_seconds ")).unwrap();
+    assert!(uptime.parse::<f64>().unwrap() >= 0.0);
+
+    let stats: serde_json::Value = server.get("/stats", Some(&key)).await.json().await.unwrap();
+    // `null`, present: no cache lookup has happened, so there is no rate to report.
+    assert_eq!(stats["cache"], serde_json::json!({ "hits": 0, "misses": 0, "hit_rate": null }));
+    assert_eq!(stats["model"], serde_json::json!({ "provider": "none", "name": null }));
+    let stats: StatsResponse = serde_json::from_value(stats).unwrap();
+    let routes: Vec<&str> = stats.routes.iter().map(|r| r.route.as_str()).collect();
+    assert_eq!(routes, ["/api/v1/code/validate", "/metrics", "unmatched"]);
+    let validate = &stats.routes[0];
+    assert_eq!(validate.requests, 3);
+    assert_eq!(validate.by_status, [("200".to_owned(), 2), ("401".to_owned(), 1)].into());
+    let LatencyPercentiles { p50, p95, p99 } = validate.latency_ms;
+    assert!(0.0 < p50 && p50 <= p95 && p95 <= p99 && p99 < 10_000.0, "{:?}", validate.latency_ms);
+    assert!(stats.uptime_seconds < 600);
+}
+
+#[tokio::test]
+async fn every_answer_carries_a_request_id() {
+    let server = Server::start();
+    let key = server.key("quinn", "user");
+    let client = reqwest::Client::new();
+    let send = |path: &'static str, id: Option<&str>| {
+        let mut request = client.get(server.url(path)).header("X-API-Key", &key);
+        if let Some(id) = id {
+            request = request.header("X-Request-Id", id);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            response
+                .headers()
+                .get_all("x-request-id")
+                .iter()
+                .map(|v| v.to_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    let is_generated = |id: &str| {
+        id.len() == 36
+            && id.bytes().filter(|&b| b == b'-').count() == 4
+            && id.bytes().all(|b| b == b'-' || b.is_ascii_hexdigit())
+    };
+    // Generated for 200, 403 and 404 alike, and different each time.
+    let mut seen = std::collections::HashSet::new();
+    for path in ["/health", "/stats", "/nowhere", "/health"] {
+        let ids = send(path, None).await;
+        assert!(matches!(ids.as_slice(), [id] if is_generated(id)), "{path}: {ids:?}");
+        assert!(seen.insert(ids[0].clone()), "{ids:?} repeated");
+    }
+    // A sane id from the client is kept.
+    let sane = "client-42_ABC-".to_owned() + &"x".repeat(50);
+    for path in ["/health", "/stats", "/nowhere"] {
+        assert_eq!(send(path, Some(&sane)).await, [sane.as_str()], "{path}");
+    }
+    // Anything else is replaced, not echoed.
+    for insane in ["x".repeat(65).as_str(), "has space", "semi;colon", "quote\"d"] {
+        let ids = send("/health", Some(insane)).await;
+        assert!(matches!(ids.as_slice(), [id] if is_generated(id)), "{insane:?}: {ids:?}");
+    }
+    let twice = client.get(server.url("/health")).header("X-Request-Id", "one").header("X-Request-Id", "two");
+    let response = twice.send().await.unwrap();
+    assert!(is_generated(response.headers()["x-request-id"].to_str().unwrap()));
+}
+
+#[tokio::test]
+async fn logs_are_json_lines_with_id_route_status_and_latency_but_no_key_or_code() {
+    let server = Server::start_logging(&[]);
+    let key = server.key("rosa", "user");
+    let unknown = create_key(&TempDir::new().0, "elsewhere", "user");
+    let client = reqwest::Client::new();
+    let response = client
+        .post(server.url("/api/v1/code/validate"))
+        .header("X-API-Key", &key)
+        .header("X-Request-Id", "log-check-1")
+        .json(&serde_json::json!({ "code": "PASSWORD = 'do-not-log-me'" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let response = client.get(server.url("/stats")).header("Authorization", format!("Bearer {unknown}")).send().await;
+    assert_eq!(response.unwrap().status(), 401);
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let log = loop {
+        let log = server.log();
+        if log.lines().filter(|l| l.contains("\"answered\"")).count() >= 2 || std::time::Instant::now() > deadline {
+            break log;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let lines: Vec<serde_json::Value> =
+        log.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect();
+    let span = lines
+        .iter()
+        .map(|line| &line["span"])
+        .find(|span| span["request_id"] == "log-check-1")
+        .unwrap_or_else(|| panic!("no line for the request in\n{log}"));
+    assert_eq!(span["route"], "/api/v1/code/validate");
+    assert_eq!(span["method"], "POST");
+    assert_eq!(span["status"], 200);
+    assert!(span["latency_ms"].as_f64().unwrap() > 0.0, "{span}");
+    assert!(lines.iter().any(|line| line["span"]["route"] == "/stats" && line["span"]["status"] == 401), "{log}");
+    for secret in [key.as_str(), unknown.as_str(), "do-not-log-me"] {
+        assert!(!log.contains(secret), "{secret:?} logged:\n{log}");
+    }
+}
+
+/// Every `access-control-*` header of an answer.
+fn cors_headers(response: &reqwest::Response) -> Vec<String> {
+    response
+        .headers()
+        .keys()
+        .map(|name| name.as_str().to_owned())
+        .filter(|n| n.starts_with("access-control-"))
+        .collect()
+}
+
+async fn preflight(server: &Server, origin: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .request(reqwest::Method::OPTIONS, server.url("/api/v1/code/validate"))
+        .header("Origin", origin)
+        .header("Access-Control-Request-Method", "POST")
+        .header("Access-Control-Request-Headers", "x-api-key,content-type")
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn get_from(server: &Server, origin: &str) -> reqwest::Response {
+    reqwest::Client::new().get(server.url("/health")).header("Origin", origin).send().await.unwrap()
+}
+
+#[tokio::test]
+async fn cors_is_closed_by_default() {
+    let server = Server::start();
+    assert_eq!(cors_headers(&get_from(&server, "https://evil.example").await), Vec::<String>::new());
+    assert_eq!(cors_headers(&preflight(&server, "https://evil.example").await), Vec::<String>::new());
+    let key = server.key("sam", "user");
+    let response =
+        reqwest::Client::new().get(server.url("/stats")).header("X-API-Key", key).header("Origin", "null").send().await;
+    assert_eq!(cors_headers(&response.unwrap()), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn cors_allows_exactly_the_configured_origins() {
+    let by_flag =
+        Server::start_with(&["--cors-origin", "https://app.example", "--cors-origin", "http://127.0.0.1:9000/"]);
+    let by_env = Server::launch(&[], &[("HAPA_CORS_ORIGINS", "https://app.example,http://127.0.0.1:9000")], false);
+    for server in [&by_flag, &by_env] {
+        for origin in ["https://app.example", "http://127.0.0.1:9000"] {
+            let response = preflight(server, origin).await;
+            assert!(response.status().is_success(), "{}", response.status());
+            assert_eq!(response.headers()["access-control-allow-origin"], origin);
+            let allowed = response.headers()["access-control-allow-headers"].to_str().unwrap();
+            assert!(allowed.contains("x-api-key") && allowed.contains("content-type"), "{allowed}");
+            assert_eq!(get_from(server, origin).await.headers()["access-control-allow-origin"], origin);
+        }
+        for origin in ["https://evil.example", "https://app.example.evil.example", "http://127.0.0.1:9001", "null"] {
+            let response = preflight(server, origin).await;
+            assert!(response.headers().get("access-control-allow-origin").is_none(), "{origin}");
+            assert!(get_from(server, origin).await.headers().get("access-control-allow-origin").is_none(), "{origin}");
+        }
+    }
+}
+
+/// Reads until the server closes the connection (at most 10 s): what it sent, and when it closed.
+fn read_until_closed(stream: &mut std::net::TcpStream) -> (Vec<u8>, std::time::Instant) {
+    use std::io::Read;
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    let mut answer = Vec::new();
+    let read = stream.read_to_end(&mut answer);
+    assert!(read.is_ok(), "still connected after 10 s ({read:?}); got {:?}", String::from_utf8_lossy(&answer));
+    (answer, std::time::Instant::now())
+}
+
+#[test]
+fn clients_that_stall_their_headers_or_body_are_cut_off() {
+    use std::io::Write;
+    use std::time::{Duration, Instant};
+    let server = Server::start_with(&["--header-timeout-secs", "1", "--body-timeout-secs", "1"]);
+    let key = server.key("tina", "user");
+    let second = Duration::from_secs(1);
+
+    // Half the headers, then silence: the connection is closed after the header timeout.
+    let mut stream = std::net::TcpStream::connect(server.address()).unwrap();
+    let started = Instant::now();
+    stream.write_all(b"POST /api/v1/code/validate HTTP/1.1\r\nHost: hapa\r\nContent-Ty").unwrap();
+    let (answer, closed) = read_until_closed(&mut stream);
+    let waited = closed - started;
+    assert!(waited >= second * 9 / 10 && waited < second * 5, "closed after {waited:?}");
+    assert!(answer.is_empty() || answer.starts_with(b"HTTP/1.1 408"), "{}", String::from_utf8_lossy(&answer));
+
+    // Whole headers, then a body that trickles in a byte every 200 ms: however steadily it
+    // comes, the request is answered 408 once the body deadline passes, and the connection closed.
+    let mut stream = std::net::TcpStream::connect(server.address()).unwrap();
+    let started = Instant::now();
+    let head = format!(
+        "POST /api/v1/code/validate HTTP/1.1\r\nHost: hapa\r\nX-API-Key: {key}\r\n\
+         Content-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    let mut writer = stream.try_clone().unwrap();
+    let trickle = std::thread::spawn(move || {
+        for _ in 0..50 {
+            if writer.write_all(b" ").is_err() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    });
+    let (answer, closed) = read_until_closed(&mut stream);
+    let waited = closed - started;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("\"code\":\"request_timeout\""), "{answer}");
+    assert!(waited >= second * 9 / 10 && waited < second * 5, "answered and closed after {waited:?}");
+    trickle.join().unwrap();
+
+    // A client that sends in time is served as before.
+    let mut stream = std::net::TcpStream::connect(server.address()).unwrap();
+    stream.write_all(b"GET /health HTTP/1.1\r\nHost: hapa\r\nConnection: close\r\n\r\n").unwrap();
+    let (answer, _) = read_until_closed(&mut stream);
+    assert!(answer.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&answer));
+}
+
+#[tokio::test]
+async fn an_address_that_fails_authentication_too_often_is_refused_for_a_while() {
+    let server = Server::start_with(&["--auth-failure-limit", "3"]);
+    let key = server.key("uma", "user");
+    let monitor = server.key("victor", "monitor");
+    assert_eq!(server.validate(Some("hapa_wrong"), "x = 1").await.status(), 401);
+    assert_eq!(server.validate(None, "x = 1").await.status(), 401);
+    // Successes do not count.
+    for _ in 0..5 {
+        assert_eq!(server.validate(Some(&key), "x = 1").await.status(), 200);
+    }
+    // The third failure uses up the quota: from now on even the right key is refused, before
+    // any lookup, with a Retry-After.
+    assert_eq!(server.validate(Some(&monitor[..monitor.len() - 1]), "x = 1").await.status(), 401);
+    let refused = server.validate(Some(&key), "x = 1").await;
+    let retry_after: u64 = refused.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=20).contains(&retry_after), "Retry-After {retry_after}");
+    assert_eq!(error_of(refused, StatusCode::TOO_MANY_REQUESTS).await.code, "too_many_auth_failures");
+    assert_eq!(server.get("/stats", Some(&monitor)).await.status(), 429);
+    assert_eq!(server.get("/health", None).await.status(), 200, "/health needs no key and stays open");
+
+    // Another address is not affected.
+    let elsewhere = reqwest::Client::builder().local_address(std::net::IpAddr::from([127, 0, 0, 2])).build().unwrap();
+    let response = elsewhere.get(server.url("/metrics")).header("X-API-Key", &monitor).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.unwrap();
+    for line in ["hapa_auth_failures_total 3", "hapa_rate_limited_total{limit=\"auth_failures\"} 2"] {
+        assert!(text.lines().any(|l| l == line), "{line:?} missing from\n{text}");
+    }
+}
+
+#[tokio::test]
+async fn deeply_nested_json_gets_a_json_4xx_and_the_server_lives_on() {
+    let server = Server::start();
+    let key = server.key("wendy", "admin");
+    let client = reqwest::Client::new();
+    let depth = 100_000;
+    for body in [
+        "[".repeat(depth),
+        format!("{}{}", "[".repeat(depth), "]".repeat(depth)),
+        format!("{{\"code\": {}", "[".repeat(depth)),
+        "{\"a\":".repeat(depth),
+        format!("{{\"request_id\": \"r\", \"event\": \"up\", \"comment\": {}", "{\"a\":".repeat(depth)),
+    ] {
+        for path in ["/api/v1/code/validate", "/api/v1/feedback"] {
+            let response = client
+                .post(server.url(path))
+                .header("X-API-Key", &key)
+                .header("Content-Type", "application/json")
+                .body(body.clone())
+                .send()
+                .await
+                .unwrap();
+            let status = response.status();
+            assert!(status == 400 || status == 422, "{path} {}: {status}", &body[..20]);
+            let error: ErrorBody = response.json().await.unwrap();
+            assert!(["invalid_json", "invalid_request"].contains(&error.code.as_str()), "{error:?}");
+        }
+    }
+    assert_eq!(server.get("/health", None).await.status(), 200);
 }

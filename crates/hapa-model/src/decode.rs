@@ -1,0 +1,253 @@
+//! From a cursor to a completion: the fill-in-the-middle prompt within the context window,
+//! the decoding loop with its sampling and stop rules, and cancellation between tokens.
+
+use std::ops::ControlFlow;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::tokenizer::{TokenId, Tokenizer};
+
+/// How the next token is chosen.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Sampling {
+    /// Always the most likely token (deterministic).
+    Greedy,
+    /// Temperature, then the `top_k` most likely, then the smallest set reaching `top_p`
+    /// probability; reproducible for a given seed.
+    TopKTopP {
+        /// Softmax temperature (> 0).
+        temperature: f32,
+        /// Keep at most this many candidates (0: no limit).
+        top_k: usize,
+        /// Keep the most likely candidates until their probabilities sum to this.
+        top_p: f32,
+        /// Seed of the random generator.
+        seed: u64,
+    },
+}
+
+/// When a completion ends (besides the model's own end-of-text token).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StopRules {
+    /// Stop at the first newline: the rest of the current line only.
+    pub end_of_line: bool,
+    /// Stop before the first non-blank line indented less than the cursor's line (the end of the
+    /// block being written).
+    pub end_of_block: bool,
+    /// Most tokens to generate.
+    pub max_tokens: usize,
+    /// Stop before any of these strings.
+    pub stop_strings: Vec<String>,
+}
+
+impl StopRules {
+    /// The rest of the current line, at most `max_tokens` tokens.
+    pub fn line(max_tokens: usize) -> Self {
+        Self { end_of_line: true, end_of_block: false, max_tokens, stop_strings: Vec::new() }
+    }
+
+    /// Lines up to the end of the current block, at most `max_tokens` tokens.
+    pub fn block(max_tokens: usize) -> Self {
+        Self { end_of_line: false, end_of_block: true, max_tokens, stop_strings: Vec::new() }
+    }
+}
+
+/// Why decoding ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    /// The model produced its end-of-text token.
+    EndOfText,
+    /// A newline (with `end_of_line`).
+    EndOfLine,
+    /// A dedented line (with `end_of_block`).
+    EndOfBlock,
+    /// A stop string.
+    StopString,
+    /// `max_tokens` reached.
+    MaxTokens,
+    /// The context window is full.
+    ContextFull,
+    /// The caller cancelled.
+    Cancelled,
+}
+
+/// The special tokens the prompt layout uses.
+#[derive(Debug, Clone, Copy)]
+pub struct SpecialTokens {
+    /// Ends a middle.
+    pub end_of_text: TokenId,
+    /// Opens the prefix.
+    pub fim_prefix: TokenId,
+    /// Opens the suffix.
+    pub fim_suffix: TokenId,
+    /// Opens the middle, which the model then writes.
+    pub fim_middle: TokenId,
+}
+
+/// Most suffix tokens a prompt carries (the model was trained with at most 128).
+pub const MAX_SUFFIX_TOKENS: usize = 128;
+
+/// The prompt for a cursor between `prefix` and `suffix`: `<|fim_prefix|> P <|fim_suffix|> S
+/// <|fim_middle|>`, each part encoded on its own, within `budget` tokens. What is cut is what is
+/// farthest from the cursor, in whole lines: the prefix's first lines and the suffix's last.
+pub fn fim_prompt(
+    tokenizer: &Tokenizer,
+    special: SpecialTokens,
+    prefix: &str,
+    suffix: &str,
+    budget: usize,
+) -> Vec<TokenId> {
+    let room = budget.saturating_sub(3);
+    let suffix_ids = keep_first_lines(tokenizer, suffix, MAX_SUFFIX_TOKENS.min(room / 4));
+    let prefix_ids = keep_last_lines(tokenizer, prefix, room - suffix_ids.len());
+    let mut prompt = Vec::with_capacity(prefix_ids.len() + suffix_ids.len() + 3);
+    prompt.push(special.fim_prefix);
+    prompt.extend(prefix_ids);
+    prompt.push(special.fim_suffix);
+    prompt.extend(suffix_ids);
+    prompt.push(special.fim_middle);
+    prompt
+}
+
+/// The tokens of the longest tail of `text` that starts a line (or, for one over-long line, the
+/// last `budget` tokens) and fits `budget`.
+fn keep_last_lines(tokenizer: &Tokenizer, text: &str, budget: usize) -> Vec<TokenId> {
+    let ids = tokenizer.encode(text);
+    if ids.len() <= budget {
+        return ids;
+    }
+    // Estimate where the kept tokens begin, then move to the next line start and re-encode, so
+    // the kept text is encoded exactly as the trainer encodes a text that starts there.
+    let dropped = tokenizer.decode_bytes(&ids[..ids.len() - budget]).len().min(text.len());
+    let mut start = text[..].char_indices().map(|(i, _)| i).find(|i| *i >= dropped).unwrap_or(text.len());
+    if let Some(newline) = text[start..].find('\n') {
+        start += newline + 1;
+    }
+    let kept = tokenizer.encode(&text[start..]);
+    if kept.len() <= budget { kept } else { kept[kept.len() - budget..].to_vec() }
+}
+
+/// The tokens of the longest head of `text` that ends a line (or the first `budget` tokens) and
+/// fits `budget`.
+fn keep_first_lines(tokenizer: &Tokenizer, text: &str, budget: usize) -> Vec<TokenId> {
+    let ids = tokenizer.encode(text);
+    if ids.len() <= budget {
+        return ids;
+    }
+    let kept_bytes = tokenizer.decode_bytes(&ids[..budget]).len().min(text.len());
+    let end = text[..kept_bytes].rfind('\n').unwrap_or(0);
+    let kept = tokenizer.encode(&text[..end]);
+    if kept.is_empty() || kept.len() > budget { ids[..budget].to_vec() } else { kept }
+}
+
+/// Chooses tokens from logits.
+pub struct Sampler {
+    sampling: Sampling,
+    rng: ChaCha8Rng,
+}
+
+impl Sampler {
+    /// A sampler for one completion.
+    pub fn new(sampling: Sampling) -> Self {
+        let seed = match sampling {
+            Sampling::Greedy => 0,
+            Sampling::TopKTopP { seed, .. } => seed,
+        };
+        Self { sampling, rng: ChaCha8Rng::seed_from_u64(seed) }
+    }
+
+    /// The next token, never one of `banned`.
+    pub fn pick(&mut self, logits: &[f32], banned: &[TokenId]) -> TokenId {
+        let allowed = |index: &usize| !banned.contains(&(*index as TokenId));
+        match self.sampling {
+            Sampling::Greedy => argmax(logits, allowed),
+            Sampling::TopKTopP { temperature, top_k, top_p, .. } => {
+                let mut candidates: Vec<(usize, f32)> =
+                    logits.iter().copied().enumerate().filter(|(i, _)| allowed(i)).collect();
+                candidates.sort_by(|a, b| b.1.total_cmp(&a.1));
+                if top_k > 0 {
+                    candidates.truncate(top_k);
+                }
+                let temperature = temperature.max(1e-4);
+                let top = candidates.first().map_or(0.0, |c| c.1);
+                let mut weights: Vec<f32> = candidates.iter().map(|(_, l)| ((l - top) / temperature).exp()).collect();
+                let total: f32 = weights.iter().sum();
+                let mut running = 0.0;
+                let mut keep = weights.len();
+                for (index, weight) in weights.iter_mut().enumerate() {
+                    *weight /= total;
+                    running += *weight;
+                    if running >= top_p {
+                        keep = index + 1;
+                        break;
+                    }
+                }
+                let kept_total: f32 = weights[..keep].iter().sum();
+                let mut draw = self.rng.random::<f32>() * kept_total;
+                for (index, weight) in weights[..keep].iter().enumerate() {
+                    draw -= weight;
+                    if draw <= 0.0 {
+                        return candidates[index].0 as TokenId;
+                    }
+                }
+                candidates[keep - 1].0 as TokenId
+            }
+        }
+    }
+}
+
+fn argmax(logits: &[f32], allowed: impl Fn(&usize) -> bool) -> TokenId {
+    let mut best = (0usize, f32::NEG_INFINITY);
+    for (index, logit) in logits.iter().enumerate() {
+        if *logit > best.1 && allowed(&index) {
+            best = (index, *logit);
+        }
+    }
+    best.0 as TokenId
+}
+
+/// Applies the stop rules to the text generated so far: `Break` with the text to keep and the
+/// reason when decoding must end.
+/// `cursor_line` is the part of the cursor's line before the cursor.
+pub fn check_stop(rules: &StopRules, cursor_line: &str, text: &str) -> ControlFlow<(usize, StopReason)> {
+    for stop in &rules.stop_strings {
+        if let Some(at) = text.find(stop.as_str())
+            && !stop.is_empty()
+        {
+            return ControlFlow::Break((at, StopReason::StopString));
+        }
+    }
+    if rules.end_of_line
+        && let Some(at) = text.find('\n')
+    {
+        return ControlFlow::Break((at, StopReason::EndOfLine));
+    }
+    if rules.end_of_block {
+        // The block ends at the first complete later line indented less than the cursor's line,
+        // or no deeper than it when the cursor's line opens a block (ends with a colon).
+        let indent_of = |line: &str| line.len() - line.trim_start_matches([' ', '\t']).len();
+        let cursor_indent = indent_of(cursor_line);
+        let first_line = text.split('\n').next().unwrap_or_default();
+        let opens_block = format!("{cursor_line}{first_line}").trim_end().ends_with(':');
+        let mut offset = 0;
+        for (index, line) in text.split_inclusive('\n').enumerate() {
+            if index > 0 && line.ends_with('\n') && !line.trim().is_empty() {
+                let indent = indent_of(line);
+                if indent < cursor_indent || (opens_block && indent <= cursor_indent) {
+                    // Keep up to the newline before this line, without trailing blank lines.
+                    let kept = text[..offset].trim_end_matches(['\n', ' ', '\t', '\r']).len();
+                    return ControlFlow::Break((kept, StopReason::EndOfBlock));
+                }
+            }
+            offset += line.len();
+        }
+    }
+    ControlFlow::Continue(())
+}
+
+/// The part of the cursor's line before the cursor.
+pub fn cursor_line(prefix: &str) -> &str {
+    &prefix[prefix.rfind('\n').map_or(0, |i| i + 1)..]
+}

@@ -1,0 +1,112 @@
+//! The ONNX graph and its key/value cache: load once, then feed tokens incrementally.
+//!
+//! The graph (see `models/export.py`) takes the new tokens, their positions, an attention bias
+//! and the cache, and returns the next-token logits and the grown cache. The first cache slot is
+//! a zero slot that the bias always masks, so no tensor is ever empty.
+
+use std::sync::Arc;
+
+use tract_onnx::prelude::*;
+
+use crate::ModelError;
+use crate::tokenizer::TokenId;
+
+const MASKED: f32 = -1e9;
+
+/// The shape facts the runtime needs about the graph, from `hapa-code.json`.
+#[derive(Debug, Clone, Copy, serde::Deserialize)]
+pub struct Shape {
+    /// Transformer layers.
+    pub layers: usize,
+    /// Attention heads per layer.
+    pub heads: usize,
+    /// Width of one head.
+    pub head_width: usize,
+    /// Positions the rotary table covers: prompt plus completion must fit.
+    pub max_positions: usize,
+    /// Vocabulary size (length of the logits).
+    pub vocab_size: usize,
+}
+
+/// A loaded, optimised, runnable graph.
+pub struct Network {
+    plan: Arc<TypedSimplePlan>,
+    shape: Shape,
+}
+
+/// One decoding state: the cache and the number of positions it holds.
+pub struct Cache {
+    past: Tensor,
+    positions: usize,
+}
+
+impl Cache {
+    /// Positions consumed so far (prompt plus generated tokens).
+    pub fn positions(&self) -> usize {
+        self.positions
+    }
+}
+
+impl Network {
+    /// Reads, types, optimises and plans the graph.
+    pub fn from_onnx_bytes(mut bytes: &[u8], shape: Shape) -> Result<Self, ModelError> {
+        let load = |e: TractError| ModelError::Load(format!("{e:#}"));
+        let plan = tract_onnx::onnx()
+            .model_for_read(&mut bytes)
+            .map_err(load)?
+            .into_optimized()
+            .map_err(load)?
+            .into_runnable()
+            .map_err(load)?;
+        Ok(Self { plan, shape })
+    }
+
+    /// The graph's shape facts.
+    pub fn shape(&self) -> Shape {
+        self.shape
+    }
+
+    /// An empty cache (just the masked zero slot).
+    pub fn new_cache(&self) -> Cache {
+        let Shape { layers, heads, head_width, .. } = self.shape;
+        Cache { past: Tensor::zero::<f32>(&[layers, 2, 1, heads, 1, head_width]).expect("static shape"), positions: 0 }
+    }
+
+    /// Feeds `tokens` after what `cache` holds; returns the logits for the token after them.
+    pub fn feed(&self, cache: &mut Cache, tokens: &[TokenId]) -> Result<Vec<f32>, ModelError> {
+        let run = |e: TractError| ModelError::Run(format!("{e:#}"));
+        let new = tokens.len();
+        if new == 0 {
+            return Err(ModelError::Run("nothing to feed".into()));
+        }
+        if cache.positions + new > self.shape.max_positions {
+            return Err(ModelError::Run(format!(
+                "{} positions exceed the model's {}",
+                cache.positions + new,
+                self.shape.max_positions
+            )));
+        }
+        let past_slots = cache.positions + 1;
+        let total = past_slots + new;
+        let ids: Vec<i64> = tokens.iter().map(|t| i64::from(*t)).collect();
+        let positions: Vec<i64> = (cache.positions..cache.positions + new).map(|p| p as i64).collect();
+        let mut bias = vec![0f32; new * total];
+        for query in 0..new {
+            let row = &mut bias[query * total..(query + 1) * total];
+            row[0] = MASKED;
+            row[past_slots + query + 1..].fill(MASKED);
+        }
+        let inputs = tvec![
+            Tensor::from_shape(&[1, new], &ids).map_err(run)?.into(),
+            Tensor::from_shape(&[1, new], &positions).map_err(run)?.into(),
+            Tensor::from_shape(&[1, 1, new, total], &bias).map_err(run)?.into(),
+            std::mem::replace(&mut cache.past, Tensor::zero::<f32>(&[0]).map_err(run)?).into(),
+        ];
+        let mut outputs = self.plan.run(inputs).map_err(run)?;
+        let present = outputs.pop().ok_or_else(|| ModelError::Run("no cache output".into()))?;
+        let logits = outputs.pop().ok_or_else(|| ModelError::Run("no logits output".into()))?;
+        cache.past = present.into_tensor();
+        cache.positions += new;
+        Ok(logits.to_plain_array_view::<f32>().map_err(run)?.iter().copied().collect())
+    }
+}

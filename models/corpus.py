@@ -103,6 +103,21 @@ def keep_python(text: str) -> str | None:
     return None
 
 
+def drop_reason(path: str, text: str, reserved: list[Reserved], reserved_digests: set[str], seen: set[str]) -> str | None:
+    """Why a corpus file is left out, or None to keep it (and remember its content in `seen`)."""
+    if sum(1 for line in text.splitlines() if line.strip()) < 2:
+        return "trivial (under two lines)"
+    if reserved_path(path, reserved):
+        return "reserved package"
+    digest = content_digest(text)
+    if digest in reserved_digests:
+        return "reserved content"
+    if digest in seen:
+        return "duplicate"
+    seen.add(digest)
+    return keep_python(text)
+
+
 def wheel_python_files(wheel: Path):
     with zipfile.ZipFile(wheel) as archive:
         for info in archive.infolist():
@@ -179,20 +194,7 @@ def build(out: Path) -> dict:
     with open(out / "train.jsonl", "w") as train:
         for source, files in sources:
             for path, text in files:
-                reason = None
-                if sum(1 for line in text.splitlines() if line.strip()) < 2:
-                    reason = "trivial (under two lines)"
-                elif reserved_path(path, reserved):
-                    reason = "reserved package"
-                else:
-                    digest = content_digest(text)
-                    if digest in reserved_digests:
-                        reason = "reserved content"
-                    elif digest in seen:
-                        reason = "duplicate"
-                    else:
-                        reason = keep_python(text)
-                        seen.add(digest)
+                reason = drop_reason(path, text, reserved, reserved_digests, seen)
                 if reason:
                     source.dropped[reason] = source.dropped.get(reason, 0) + 1
                     continue

@@ -1,10 +1,11 @@
 """Train HAPA's code model with fill-in-the-middle on the corpus, for a fixed wall-clock budget.
 
-    nice -n 19 python models/train.py --corpus ~/.cache/hapa/corpus --minutes 120 \
+    nice python models/train.py --corpus ~/.cache/hapa/corpus --minutes 133 --tokens 24 \
         --work ~/.cache/hapa/train --log models/training.log
 
-The learning rate follows a cosine over the time budget (not a step count), so a run on a busy
-2-core machine and one on a GPU both end annealed. A checkpoint is written every few minutes and
+The learning rate follows a cosine over the budget, which is tokens or wall-clock time, whichever
+runs out first (not a step count), so a run on a busy 2-core machine and one on a GPU both end
+annealed. A checkpoint is written every few minutes and
 training resumes from it when restarted with the same --work. Every example is one of:
 - line FIM (the editor's case): the cursor at a random character of a non-blank line; the middle is
   the rest of that line; prefix and suffix around it;
@@ -121,7 +122,8 @@ def main() -> None:
     parser.add_argument("--corpus", type=Path, default=Path.home() / ".cache/hapa/corpus")
     parser.add_argument("--work", type=Path, default=Path.home() / ".cache/hapa/train")
     parser.add_argument("--log", type=Path, default=HERE / "training.log")
-    parser.add_argument("--minutes", type=float, default=120)
+    parser.add_argument("--minutes", type=float, default=120, help="wall-clock budget")
+    parser.add_argument("--tokens", type=float, default=24, help="token budget, millions: whichever ends first")
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--threads", type=int, default=2)
@@ -179,15 +181,15 @@ def main() -> None:
         model.train()
         return value
 
-    say(f"start: {parameters / 1e6:.2f} M parameters {config.as_dict()} device={device} batch={args.batch}x{SEQUENCE} budget={args.minutes} min resume_step={state['step']} files={len(texts)}")
+    say(f"start: budget {args.minutes} min or {args.tokens}M tokens; {parameters / 1e6:.2f} M parameters {config.as_dict()} device={device} batch={args.batch}x{SEQUENCE} resume_step={state['step']} files={len(texts)}")
     started = time.time() - state["seconds"]
     last_save = last_report = time.time()
     report_tokens = 0
     while True:
         elapsed = time.time() - started
-        if elapsed >= budget:
+        progress = max(elapsed / budget, state["tokens"] / (args.tokens * 1e6))
+        if progress >= 1:
             break
-        progress = elapsed / budget
         lr = args.lr * min(1.0, (state["step"] + 1) / warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
         for group in optimizer.param_groups:
             group["lr"] = lr

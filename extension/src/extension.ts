@@ -3,6 +3,8 @@
 import * as vscode from 'vscode';
 import { ApiKeyStore } from './apiKey';
 import { ChatViewProvider } from './chatView';
+import { InlineCompletions } from './completions';
+import { LocalModel } from './localModel';
 import { checkServer } from './server';
 import { PythonValidator } from './validate';
 
@@ -11,9 +13,14 @@ export function activate(context: vscode.ExtensionContext): void {
     const log = vscode.window.createOutputChannel('HAPA', { log: true });
     const validator = new PythonValidator(log);
     const keys = new ApiKeyStore(context.secrets, log);
+    const localModel = new LocalModel(context.extensionUri, log);
+    const completions = new InlineCompletions(localModel, keys, log);
     context.subscriptions.push(
         log,
         validator,
+        localModel,
+        completions,
+        vscode.languages.registerInlineCompletionItemProvider({ language: 'python' }, completions),
         vscode.window.registerWebviewViewProvider(
             ChatViewProvider.viewId,
             new ChatViewProvider(context.extensionUri, log),
@@ -21,8 +28,27 @@ export function activate(context: vscode.ExtensionContext): void {
         vscode.commands.registerCommand('hapa.validateFile', () => validator.validateActiveFile()),
         vscode.commands.registerCommand('hapa.checkServer', () => checkServer(keys, log)),
         vscode.commands.registerCommand('hapa.setApiKey', () => keys.promptAndStore()),
+        vscode.commands.registerCommand('hapa.toggleInlineCompletions', () => completions.toggle()),
+        vscode.commands.registerCommand('hapa.selectBackend', () => selectBackend()),
+        vscode.commands.registerCommand('hapa.triggerCompletion', () =>
+            vscode.commands.executeCommand('editor.action.inlineSuggest.trigger'),
+        ),
     );
     log.info(`HAPA ${context.extension.packageJSON.version} activated in ${(performance.now() - started).toFixed(1)} ms`);
+}
+
+/** "HAPA: Select Backend": sets `hapa.mode`. */
+async function selectBackend(): Promise<void> {
+    const current = vscode.workspace.getConfiguration('hapa').get<string>('mode', 'auto');
+    const picked = await vscode.window.showQuickPick(
+        [
+            { label: 'auto', detail: 'The server while it answers; the bundled model otherwise (no popup).' },
+            { label: 'remote', detail: 'Only the server.' },
+            { label: 'local', detail: 'Only the bundled model: nothing leaves this machine.' },
+        ].map((item) => ({ ...item, description: item.label === current ? 'current' : undefined })),
+        { title: 'HAPA: where completions come from' },
+    );
+    if (picked) await vscode.workspace.getConfiguration('hapa').update('mode', picked.label, vscode.ConfigurationTarget.Global);
 }
 
 export function deactivate(): void {}

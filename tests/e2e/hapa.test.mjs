@@ -173,7 +173,7 @@ e2eTest('Check Server reports a running server as ok and a stopped one as not re
     // The previous test stored a key this server issued.
     assert.equal(ok.severity, 'info', ok.text);
 
-    await server.stop();
+    await server.kill();
     await wb.clearNotifications();
     await wb.runCommand('HAPA: Check Server');
     const down = await wb.waitForNotification(new RegExp(`^${escaped}/? is not reachable`), { timeoutMs: 30_000 });
@@ -181,6 +181,8 @@ e2eTest('Check Server reports a running server as ok and a stopped one as not re
     assert.equal(down.severity, 'error', down.text);
     // The message goes on to say what to do, not just that it failed.
     assert.match(down.text, /is not reachable\W+\w.{10,}/, down.text);
+    // Back up (same address, same keys) for the tests after this one.
+    server = await server.restart();
 });
 
 e2eTest('a question typed in the chat reaches the host and its answer shows as text', { timeoutMs: 120_000 }, session, async (wb) => {
@@ -219,3 +221,81 @@ async function findFiles(dir, keep) {
     const entries = await fs.readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
     return entries.filter((e) => e.isFile()).map((e) => path.join(e.parentPath ?? e.path, e.name)).filter(keep);
 }
+
+/** The HAPA status-bar item's text, once it contains `what`. */
+async function waitForStatus(wb, what, timeoutMs = 30_000) {
+    return waitFor(`the status bar to say ${JSON.stringify(what)}`, async () => {
+        const texts = await wb.page.locator('.statusbar-item').allTextContents();
+        return texts.find((text) => text.includes(what));
+    }, { timeoutMs, describe: async () => JSON.stringify((await wb.page.locator('.statusbar-item').allTextContents()).filter((t) => t.includes('HAPA'))) });
+}
+
+/** "HAPA: Select Backend" from the palette, then the `mode` row of its quick pick. */
+async function selectBackend(wb, mode) {
+    await wb.runCommand('HAPA: Select Backend');
+    await wb.page.locator('.quick-input-widget .quick-input-title', { hasText: 'where completions come from' })
+        .waitFor({ state: 'visible', timeout: 10_000 });
+    await wb.page.keyboard.type(mode, { delay: 20 });
+    await wb.page.keyboard.press('Enter');
+}
+
+e2eTest('the bundled model offers ghost text for a partial line and Tab accepts it', { timeoutMs: 180_000 }, session, async (wb, t) => {
+    await selectBackend(wb, 'local');
+    await waitForStatus(wb, 'HAPA: Local');
+    await wb.openFile('valid.py');
+    await wb.page.locator('.monaco-editor .view-lines').first().click();
+    await wb.page.keyboard.press('Control+End');
+    const typed = 'message = greet(';
+    await wb.page.keyboard.press('Enter');
+    await wb.page.keyboard.type(typed, { delay: 30 });
+
+    // The first completion starts the model's worker and loads the model: allow it time.
+    const ghost = wb.page.locator('.monaco-editor .ghost-text-decoration');
+    const suggested = await waitFor('ghost text from the local model', async () => {
+        const text = ((await ghost.allTextContents()).join('')).replace(/\u00a0/g, ' ');
+        return text.length > 0 ? text : undefined;
+    }, { timeoutMs: 90_000 });
+    t.diagnostic(`ghost text after ${JSON.stringify(typed)}: ${JSON.stringify(suggested)}`);
+    t.diagnostic(`status bar: ${await waitForStatus(wb, 'HAPA: Local')}`);
+
+    await wb.page.keyboard.press('Tab');
+    await waitFor('the suggestion to be inserted', async () => {
+        const lines = ((await wb.page.locator('.monaco-editor .view-lines').first().innerText())).replace(/\u00a0/g, ' ');
+        return lines.includes(typed + suggested) || undefined;
+    }, { timeoutMs: 10_000 });
+    assert.equal(await ghost.count(), 0, 'ghost text gone once accepted');
+});
+
+e2eTest('completions come from the server, from the local model while it is down, and from the server again', { timeoutMs: 240_000 }, session, async (wb, t) => {
+    if (serverError) throw serverError;
+    // The key stored by the Set API Key test is in SecretStorage; auto mode prefers the server.
+    await selectBackend(wb, 'auto');
+    await waitForStatus(wb, 'HAPA: Auto');
+    await wb.openFile('valid.py');
+    await wb.page.locator('.monaco-editor .view-lines').first().click();
+    await wb.page.keyboard.press('Control+End');
+    await wb.page.keyboard.press('Enter');
+    const ask = async (typed) => {
+        await wb.page.keyboard.type(typed, { delay: 20 });
+        await wb.page.keyboard.press('Alt+Backslash');
+    };
+    await ask('value = len(');
+    t.diagnostic(`with the server up: ${await waitForStatus(wb, 'HAPA: Remote', 60_000)}`);
+
+    await server.kill();
+    // Completions go on without a popup; the status bar names the local model.
+    await waitFor('a local completion while the server is down', async () => {
+        await ask('x');
+        const texts = await wb.page.locator('.statusbar-item').allTextContents();
+        return texts.find((text) => text.includes('HAPA: Local'));
+    }, { timeoutMs: 90_000, intervalMs: 1_000 });
+    assert.equal((await wb.notifications()).filter((n) => n.text.includes('HAPA')).length, 0, 'no popup on failover');
+
+    server = await server.restart();
+    const back = await waitFor('the server to answer again', async () => {
+        await ask('y');
+        const texts = await wb.page.locator('.statusbar-item').allTextContents();
+        return texts.find((text) => text.includes('HAPA: Remote'));
+    }, { timeoutMs: 90_000, intervalMs: 2_000 });
+    t.diagnostic(`after the restart: ${back}`);
+});

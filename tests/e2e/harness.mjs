@@ -244,15 +244,16 @@ export function hapaServerBin() {
 
 /**
  * Starts `hapa-server serve --bind 127.0.0.1:0 --data-dir <tmp>` and returns once it prints its
- * address. `stop()` kills it and removes its data dir.
+ * address. `stop()` kills it and removes its data dir; `kill()` only stops the process, and
+ * `restart()` starts it again on the same address with the same data (its keys still valid).
  */
-export async function startHapaServer({ timeoutMs = 60_000 } = {}) {
+export async function startHapaServer({ timeoutMs = 60_000, bind = '127.0.0.1:0', reuse } = {}) {
     const bin = hapaServerBin();
-    const root = await makeTempDir('hapa-e2e-server-');
+    const root = reuse?.root ?? (await makeTempDir('hapa-e2e-server-'));
     const dataDir = path.join(root, 'data');
-    await fs.mkdir(dataDir);
+    await fs.mkdir(dataDir, { recursive: true });
     const logPath = path.join(root, 'hapa-server.log');
-    const child = spawnGroup(bin, ['serve', '--bind', '127.0.0.1:0', '--data-dir', dataDir], {
+    const child = spawnGroup(bin, ['serve', '--bind', bind, '--data-dir', dataDir], {
         env: { ...process.env, RUST_BACKTRACE: '1' },
     });
     await teeToFile(child, logPath);
@@ -268,6 +269,14 @@ export async function startHapaServer({ timeoutMs = 60_000 } = {}) {
         url,
         logPath,
         dataDir,
+        /** Stops the process, keeping its data dir. */
+        async kill() {
+            await stopGroup(child);
+        },
+        /** The same server again: same address, same data. */
+        async restart() {
+            return startHapaServer({ timeoutMs, bind: new URL(url).host, reuse: { root } });
+        },
         /** `hapa-server keys create`: returns the new key (the last line it prints). */
         async createKey(name, role = 'user') {
             const { stdout } = await execFileAsync(bin, ['--data-dir', dataDir, 'keys', 'create', '--name', name, '--role', role]);

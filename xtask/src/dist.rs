@@ -18,6 +18,8 @@ struct WasmPackage {
     target: String,
     /// Where the package goes, relative to the repository root.
     out_dir: String,
+    /// wasm-opt's optimisation flag: `-O3` where speed matters (the model), `-Oz` for size.
+    wasm_opt: String,
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -41,7 +43,7 @@ pub fn build() -> anyhow::Result<PathBuf> {
             .arg(&out_dir)
             .arg(root.join(&package.krate)))?;
         std::fs::remove_file(out_dir.join(".gitignore")).ok();
-        optimise_wasm(&out_dir)?;
+        optimise_wasm(&out_dir, &package.wasm_opt)?;
     }
     std::fs::copy(root.join("webview/style.css"), root.join("out/webview/style.css"))?;
     run(cmd("node_modules/.bin/esbuild").args([
@@ -56,6 +58,17 @@ pub fn build() -> anyhow::Result<PathBuf> {
         "--outfile=out/extension.js",
         "--log-level=warning",
     ]))?;
+    // The local model's worker thread (decoding is synchronous WebAssembly).
+    run(cmd("node_modules/.bin/esbuild").args([
+        "extension/src/modelWorker.ts",
+        "--bundle",
+        "--platform=node",
+        "--format=cjs",
+        "--target=node20",
+        "--external:./wasm/hapa_wasm.js",
+        "--outfile=out/model-worker.js",
+        "--log-level=warning",
+    ]))?;
     let version = package_version()?;
     std::fs::create_dir_all(root.join("dist"))?;
     let vsix = root.join(format!("dist/hapa-{version}.vsix"));
@@ -67,10 +80,12 @@ pub fn build() -> anyhow::Result<PathBuf> {
     Ok(vsix)
 }
 
-/// The WebAssembly features rustc enables by default for wasm32-unknown-unknown, all of which
-/// Node 20 and VS Code's webviews run. Not `--all-features`: that lets wasm-opt emit typed
-/// function references, which Node 20 refuses to compile.
+/// The WebAssembly features rustc enables by default for wasm32-unknown-unknown, plus the
+/// 128-bit SIMD that `.cargo/config.toml` turns on (tract's matrix kernels need it), all of
+/// which Node 20 and VS Code's webviews run. Not `--all-features`: that lets wasm-opt emit
+/// typed function references, which Node 20 refuses to compile.
 const WASM_FEATURES: &[&str] = &[
+    "--enable-simd",
     "--enable-bulk-memory",
     "--enable-nontrapping-float-to-int",
     "--enable-sign-ext",
@@ -82,13 +97,13 @@ const WASM_FEATURES: &[&str] = &[
 /// Shrinks each .wasm in `dir` with wasm-opt from npm's `binaryen` package (a devDependency):
 /// wasm-pack's own would be downloaded, which this project cannot do, and Debian's (version
 /// 108) breaks wasm-bindgen's externref table.
-fn optimise_wasm(dir: &Path) -> anyhow::Result<()> {
+fn optimise_wasm(dir: &Path, level: &str) -> anyhow::Result<()> {
     let wasm_opt = root().join("node_modules/.bin/wasm-opt");
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
         if path.extension().is_some_and(|ext| ext == "wasm") {
             run(cmd(wasm_opt.to_str().unwrap_or("wasm-opt"))
-                .args(["-Oz", "--strip-debug", "--strip-producers"])
+                .args([level, "--strip-debug", "--strip-producers"])
                 .args(WASM_FEATURES)
                 .arg(&path)
                 .arg("-o")

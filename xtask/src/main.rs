@@ -5,6 +5,7 @@
 //! It shells out to cargo, wasm-pack, npm and node; it must not contain product logic.
 
 mod dist;
+mod eval_model;
 mod run;
 mod setup;
 mod shell;
@@ -35,6 +36,9 @@ enum Command {
     Test,
     /// Build everything, start hapa-server on 127.0.0.1:8000 and open HAPA in VS Code.
     Run,
+    /// Evaluate the bundled model (reserved packages, natively and in WASM) and rewrite the
+    /// figures of models/MODEL_CARD.md.
+    EvalModel,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -47,5 +51,6 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Test => test::all(),
         Command::Run => run::all(),
+        Command::EvalModel => eval_model::all(),
     }
 }

@@ -9,6 +9,7 @@
 //! `hapa-model`, `hapa-server`).
 
 pub mod api_key;
+pub mod backend;
 pub mod cache;
 mod compact;
 pub mod context;

@@ -113,7 +113,7 @@ pub fn fim_prompt(
 
 /// The tokens of the longest tail of `text` that starts a line (or, for one over-long line, the
 /// last `budget` tokens) and fits `budget`.
-fn keep_last_lines(tokenizer: &Tokenizer, text: &str, budget: usize) -> Vec<TokenId> {
+pub fn keep_last_lines(tokenizer: &Tokenizer, text: &str, budget: usize) -> Vec<TokenId> {
     let ids = tokenizer.encode(text);
     if ids.len() <= budget {
         return ids;
@@ -136,7 +136,11 @@ fn keep_first_lines(tokenizer: &Tokenizer, text: &str, budget: usize) -> Vec<Tok
     if ids.len() <= budget {
         return ids;
     }
-    let kept_bytes = tokenizer.decode_bytes(&ids[..budget]).len().min(text.len());
+    // The kept tokens may end inside a multi-byte character: step back to a boundary.
+    let mut kept_bytes = tokenizer.decode_bytes(&ids[..budget]).len().min(text.len());
+    while !text.is_char_boundary(kept_bytes) {
+        kept_bytes -= 1;
+    }
     let end = text[..kept_bytes].rfind('\n').unwrap_or(0);
     let kept = tokenizer.encode(&text[..end]);
     if kept.is_empty() || kept.len() > budget { ids[..budget].to_vec() } else { kept }

@@ -148,8 +148,16 @@ impl CodeModel {
     }
 
     /// The prompt tokens for a request (after truncation to the context window).
+    ///
+    /// When the rest of the cursor's line is blank and only that line is wanted, the prompt is the
+    /// prefix alone, left to right: the bundled model, briefly trained, continues text far better
+    /// than it fills a middle (see MODEL_CARD), and nothing after the line can change that line.
     pub fn prompt(&self, request: &CompletionRequest) -> Vec<TokenId> {
         let budget = self.context_window.saturating_sub(request.stop.max_tokens).max(16);
+        let rest_of_line = request.suffix.split('\n').next().unwrap_or_default();
+        if request.stop.end_of_line && rest_of_line.trim().is_empty() {
+            return decode::keep_last_lines(&self.tokenizer, &request.prefix, budget);
+        }
         fim_prompt(&self.tokenizer, self.special, &request.prefix, &request.suffix, budget)
     }
 
@@ -162,7 +170,7 @@ impl CodeModel {
         mut on_text: impl FnMut(&str) -> ControlFlow<()>,
     ) -> Result<Completion, ModelError> {
         let prompt = self.prompt(request);
-        let mut cache = self.network.new_cache();
+        let mut cache = self.network.new_cache()?;
         let mut sampler = decode::Sampler::new(request.sampling);
         let banned = [self.special.fim_prefix, self.special.fim_suffix, self.special.fim_middle];
         let cursor_line = cursor_line(&request.prefix);
@@ -242,7 +250,7 @@ impl CodeModel {
     }
 
     fn greedy(&self, prompt: &[TokenId], steps: usize, stop_at_end: bool) -> Result<Vec<TokenId>, ModelError> {
-        let mut cache = self.network.new_cache();
+        let mut cache = self.network.new_cache()?;
         let mut logits = self.network.feed(&mut cache, prompt)?;
         let mut out = Vec::new();
         let mut sampler = decode::Sampler::new(Sampling::Greedy);

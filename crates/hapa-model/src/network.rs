@@ -34,10 +34,12 @@ pub struct Network {
     shape: Shape,
 }
 
-/// One decoding state: the cache and the number of positions it holds.
+/// One decoding state: the cache, the number of positions it holds and tract's run state
+/// (reused from token to token rather than rebuilt for each).
 pub struct Cache {
     past: Tensor,
     positions: usize,
+    state: TypedSimpleState,
 }
 
 impl Cache {
@@ -67,9 +69,11 @@ impl Network {
     }
 
     /// An empty cache (just the masked zero slot).
-    pub fn new_cache(&self) -> Cache {
+    pub fn new_cache(&self) -> Result<Cache, ModelError> {
+        let fail = |e: TractError| ModelError::Run(format!("{e:#}"));
         let Shape { layers, heads, head_width, .. } = self.shape;
-        Cache { past: Tensor::zero::<f32>(&[layers, 2, 1, heads, 1, head_width]).expect("static shape"), positions: 0 }
+        let past = Tensor::zero::<f32>(&[layers, 2, 1, heads, 1, head_width]).map_err(fail)?;
+        Ok(Cache { past, positions: 0, state: self.plan.spawn().map_err(fail)? })
     }
 
     /// Feeds `tokens` after what `cache` holds; returns the logits for the token after them.
@@ -102,7 +106,7 @@ impl Network {
             Tensor::from_shape(&[1, 1, new, total], &bias).map_err(run)?.into(),
             std::mem::replace(&mut cache.past, Tensor::zero::<f32>(&[0]).map_err(run)?).into(),
         ];
-        let mut outputs = self.plan.run(inputs).map_err(run)?;
+        let mut outputs = cache.state.run(inputs).map_err(run)?;
         let present = outputs.pop().ok_or_else(|| ModelError::Run("no cache output".into()))?;
         let logits = outputs.pop().ok_or_else(|| ModelError::Run("no logits output".into()))?;
         cache.past = present.into_tensor();

@@ -55,13 +55,50 @@ pub enum ApiError {
     /// The request body did not arrive within the server's body timeout.
     #[error("the request body did not arrive in time; send it in one go, or a smaller one")]
     RequestTimeout,
+    /// The request asks for a language other than Python.
+    #[error("language {language:?} is not supported; HAPA generates and completes \"python\" only")]
+    UnsupportedLanguage {
+        /// What was asked for (truncated).
+        language: String,
+    },
+    /// The model could not be loaded; the message says which file is missing or unusable.
+    #[error("{message}")]
+    ModelUnavailable {
+        /// What is wrong and what the operator should do.
+        message: String,
+    },
+    /// Every model slot stayed busy until the request's deadline.
+    #[error("the model is busy with other requests; retry in a moment")]
+    ModelBusy,
+    /// The model did not finish within the request's deadline.
+    #[error("the model did not finish within {seconds} s; ask for fewer tokens, or retry")]
+    ModelTimeout {
+        /// The deadline.
+        seconds: f64,
+    },
+    /// Running the model failed; details are in the server log.
+    #[error("the model failed; see the server log")]
+    ModelFailed,
+    /// The upstream model server (provider `openai`) failed or answered nonsense.
+    #[error("{message}")]
+    Upstream {
+        /// What went wrong upstream.
+        message: String,
+    },
+    /// The upstream model server did not answer within the request's deadline.
+    #[error("the upstream model server did not answer within {seconds} s; retry, or check it")]
+    UpstreamTimeout {
+        /// The deadline.
+        seconds: f64,
+    },
     /// Something failed inside the server; details are in its log, not in the answer.
     #[error("internal error; see the server log")]
     Internal,
 }
 
 impl ApiError {
-    fn status_and_code(&self) -> (StatusCode, &'static str) {
+    /// The HTTP status and stable code this error is answered with.
+    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             Self::NotFound { .. } => (StatusCode::NOT_FOUND, "not_found"),
             Self::MissingKey => (StatusCode::UNAUTHORIZED, "missing_api_key"),
@@ -71,6 +108,13 @@ impl ApiError {
             Self::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             Self::TooManyAuthFailures { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_auth_failures"),
             Self::RequestTimeout => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
+            Self::UnsupportedLanguage { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "unsupported_language"),
+            Self::ModelUnavailable { .. } => (StatusCode::SERVICE_UNAVAILABLE, "model_unavailable"),
+            Self::ModelBusy => (StatusCode::SERVICE_UNAVAILABLE, "model_busy"),
+            Self::ModelTimeout { .. } => (StatusCode::GATEWAY_TIMEOUT, "model_timeout"),
+            Self::ModelFailed => (StatusCode::INTERNAL_SERVER_ERROR, "model_failed"),
+            Self::Upstream { .. } => (StatusCode::BAD_GATEWAY, "upstream_error"),
+            Self::UpstreamTimeout { .. } => (StatusCode::GATEWAY_TIMEOUT, "upstream_timeout"),
             Self::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -92,6 +136,14 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl ApiError {
+    /// The JSON body of this error, for answers that carry it outside a plain response (a
+    /// stream's `error` event).
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody { code: self.status_and_code().1.to_owned(), message: self.to_string() }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
@@ -104,6 +156,9 @@ impl IntoResponse for ApiError {
             }
             Self::RateLimited { retry_after_secs } | Self::TooManyAuthFailures { retry_after_secs } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            }
+            Self::ModelBusy => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(1));
             }
             // The rest of the body may still be on its way; don't wait for it on this connection.
             Self::RequestTimeout => {

@@ -9,15 +9,21 @@ pub mod api_key;
 pub mod auth;
 pub mod error;
 pub mod feedback;
+pub mod generation;
+pub mod inference;
 pub mod limits;
+pub mod local;
 pub mod logging;
 pub mod metrics;
 pub mod observe;
+pub mod openai;
 pub mod openapi;
+pub mod prompt;
 pub mod routes;
 pub mod serve;
 pub mod state;
 pub mod store;
+pub mod upstream;
 
 use std::future::Future;
 

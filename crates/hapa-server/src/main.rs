@@ -9,12 +9,15 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::http::HeaderValue;
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use hapa_server::auth::Role;
+use hapa_server::inference::{Inference, Provider};
 use hapa_server::limits::{AUTH_FAILURES_PER_MINUTE, AuthFailures, Quotas, RateLimits};
+use hapa_server::local::{DEFAULT_MODEL_DIR, LocalModel};
 use hapa_server::metrics::Metrics;
 use hapa_server::serve::{BODY_TIMEOUT_SECS, HEADER_TIMEOUT_SECS, parse_origin};
 use hapa_server::store::Store;
+use hapa_server::upstream::Upstream;
 use hapa_server::{AppState, ServeOptions, api_key};
 
 /// HAPA's backend: code generation, completion, validation and feedback for the HAPA extension.
@@ -58,6 +61,8 @@ enum Command {
         /// for several, or give HAPA_CORS_ORIGINS comma-separated. None by default.
         #[arg(long = "cors-origin", env = "HAPA_CORS_ORIGINS", value_delimiter = ',', value_parser = parse_origin)]
         cors_origins: Vec<HeaderValue>,
+        #[command(flatten)]
+        model: ModelArgs,
     },
     /// Manage API keys.
     Keys {
@@ -69,6 +74,74 @@ enum Command {
         #[command(subcommand)]
         action: FeedbackAction,
     },
+}
+
+/// Which model answers generation and completion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ProviderKind {
+    /// The bundled model in --model-dir, run in this process.
+    Local,
+    /// An OpenAI-compatible server at --openai-base-url (key in env HAPA_OPENAI_API_KEY).
+    Openai,
+}
+
+#[derive(Debug, clap::Args)]
+struct ModelArgs {
+    /// Where generation and completion come from.
+    #[arg(long, env = "HAPA_PROVIDER", value_enum, default_value_t = ProviderKind::Local)]
+    provider: ProviderKind,
+    /// The local model's directory: hapa-code.onnx, tokenizer.json, hapa-code.json. Loaded on
+    /// first use; missing files are answered 503 model_unavailable.
+    #[arg(long, env = "HAPA_MODEL_DIR", default_value = DEFAULT_MODEL_DIR)]
+    model_dir: PathBuf,
+    /// Generations the local model runs at once; more wait (until their deadline, then 503).
+    /// Default: the number of CPUs.
+    #[arg(long, env = "HAPA_MODEL_CONCURRENCY")]
+    model_concurrency: Option<NonZeroU64>,
+    /// Seconds a generation may take, waiting for the model included; 504 model_timeout after
+    /// (decimals allowed).
+    #[arg(long, env = "HAPA_MODEL_TIMEOUT_SECS", default_value_t = 20.0, value_parser = positive_seconds)]
+    model_timeout_secs: f64,
+    /// With --provider openai: the server's base URL, up to and including /v1.
+    #[arg(long, env = "HAPA_OPENAI_BASE_URL", required_if_eq("provider", "openai"))]
+    openai_base_url: Option<String>,
+    /// With --provider openai: the model to ask for.
+    #[arg(long, env = "HAPA_OPENAI_MODEL", required_if_eq("provider", "openai"))]
+    openai_model: Option<String>,
+}
+
+fn positive_seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(seconds) if seconds.is_finite() && seconds > 0.0 && seconds <= 3600.0 => Ok(seconds),
+        _ => Err(format!("{text:?} is not a number of seconds between 0 and 3600")),
+    }
+}
+
+impl ModelArgs {
+    fn inference(self, metrics: &Arc<Metrics>) -> anyhow::Result<Inference> {
+        let provider = match self.provider {
+            ProviderKind::Local => {
+                let concurrency = match self.model_concurrency {
+                    Some(n) => usize::try_from(n.get()).unwrap_or(usize::MAX),
+                    None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+                };
+                Provider::Local(LocalModel::new(self.model_dir, concurrency, metrics.clone()))
+            }
+            ProviderKind::Openai => {
+                // The key only from the environment: flags show up in process listings.
+                let key = std::env::var("HAPA_OPENAI_API_KEY").ok();
+                let upstream = Upstream::new(
+                    self.openai_base_url.as_deref().unwrap_or_default(),
+                    self.openai_model.as_deref().unwrap_or_default(),
+                    key,
+                    metrics.clone(),
+                )?;
+                metrics.set_model("openai", Some(upstream.model_name()));
+                Provider::OpenAi(upstream)
+            }
+        };
+        Ok(Inference { provider, deadline: Duration::from_secs_f64(self.model_timeout_secs) })
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -126,7 +199,10 @@ async fn main() -> anyhow::Result<()> {
             header_timeout_secs,
             body_timeout_secs,
             cors_origins,
+            model,
         } => {
+            let metrics = Arc::new(Metrics::new());
+            let inference = Arc::new(model.inference(&metrics)?);
             let quotas = Quotas { admin: rate_limit_admin, user: rate_limit_user, monitor: rate_limit_monitor };
             let options = ServeOptions {
                 header_timeout: Duration::from_secs(header_timeout_secs.get()),
@@ -143,6 +219,7 @@ async fn main() -> anyhow::Result<()> {
                 "hapa-server store: SQLite at {}",
                 cli.data_dir.join(hapa_server::store::DATABASE_FILE).display()
             ));
+            say(&format!("hapa-server model: {}", inference.describe()));
             say(&format!(
                 "hapa-server rate limits per key and minute: admin {}, user {}, monitor {}",
                 quotas.admin, quotas.user, quotas.monitor
@@ -160,7 +237,8 @@ async fn main() -> anyhow::Result<()> {
                 store,
                 limits: Arc::new(RateLimits::new(quotas)),
                 auth_failures: Arc::new(AuthFailures::new(auth_failure_limit)),
-                metrics: Arc::new(Metrics::new()),
+                metrics,
+                inference,
             };
             hapa_server::serve(listener, state, options, shutdown).await?;
         }

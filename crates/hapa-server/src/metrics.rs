@@ -7,7 +7,8 @@
 //! and in an HDR histogram for the percentiles of `/stats`.
 //!
 //! Later features report through the same handle: [`Metrics::cache_hit`] /
-//! [`Metrics::cache_miss`] for the request cache, [`Metrics::set_model`] for the model.
+//! [`Metrics::cache_miss`] for the request cache, [`Metrics::set_model`] for the model,
+//! [`Metrics::generation_cancelled`] for generations stopped before they finished.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -53,6 +54,24 @@ impl Limit {
     }
 }
 
+/// Why a generation was stopped before it finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cancel {
+    /// The client went away (closed the connection or the stream).
+    Disconnect,
+    /// The request's deadline passed.
+    Deadline,
+}
+
+impl Cancel {
+    fn label(self) -> &'static str {
+        match self {
+            Cancel::Disconnect => "disconnect",
+            Cancel::Deadline => "deadline",
+        }
+    }
+}
+
 /// The shared record; cheap to update from every request.
 #[derive(Debug)]
 pub struct Metrics {
@@ -63,6 +82,8 @@ pub struct Metrics {
     rate_limited_auth_failures: AtomicU64,
     cache_hits: AtomicU64,
     cache_misses: AtomicU64,
+    cancelled_disconnect: AtomicU64,
+    cancelled_deadline: AtomicU64,
     model: RwLock<ModelStats>,
 }
 
@@ -125,6 +146,8 @@ impl Metrics {
             rate_limited_auth_failures: AtomicU64::new(0),
             cache_hits: AtomicU64::new(0),
             cache_misses: AtomicU64::new(0),
+            cancelled_disconnect: AtomicU64::new(0),
+            cancelled_deadline: AtomicU64::new(0),
             model: RwLock::new(ModelStats { provider: "none".to_owned(), name: None }),
         }
     }
@@ -174,6 +197,18 @@ impl Metrics {
     pub fn set_model(&self, provider: &str, name: Option<&str>) {
         let mut model = self.model.write().unwrap_or_else(|poisoned| poisoned.into_inner());
         *model = ModelStats { provider: provider.to_owned(), name: name.map(str::to_owned) };
+    }
+
+    /// A generation stopped early: decoding saw the cancellation and ended between tokens.
+    pub fn generation_cancelled(&self, reason: Cancel) {
+        self.cancellations(reason).fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn cancellations(&self, reason: Cancel) -> &AtomicU64 {
+        match reason {
+            Cancel::Disconnect => &self.cancelled_disconnect,
+            Cancel::Deadline => &self.cancelled_deadline,
+        }
     }
 
     fn lock_requests(&self) -> MutexGuard<'_, Requests> {
@@ -235,6 +270,8 @@ impl Metrics {
                 auth_failures: self.auth_failures.load(Ordering::Relaxed),
                 rate_limited: [Limit::PerKey, Limit::AuthFailures]
                     .map(|limit| (limit.label(), self.refusals(limit).load(Ordering::Relaxed))),
+                cancelled: [Cancel::Disconnect, Cancel::Deadline]
+                    .map(|reason| (reason.label(), self.cancellations(reason).load(Ordering::Relaxed))),
                 cache: self.cache(),
                 model: self.model(),
             }
@@ -272,6 +309,7 @@ struct Snapshot {
     latency: BTreeMap<String, ([u64; BUCKETS.len() + 1], u64, f64)>,
     auth_failures: u64,
     rate_limited: [(&'static str, u64); 2],
+    cancelled: [(&'static str, u64); 2],
     cache: CacheStats,
     model: ModelStats,
 }
@@ -313,6 +351,16 @@ impl Collector for Snapshot {
         )?;
         for (limit, count) in &self.rate_limited {
             limited.encode_family(&[("limit", *limit)])?.encode_counter::<NoLabelSet, _, u64>(count, None)?;
+        }
+
+        let mut cancelled = encoder.encode_descriptor(
+            "hapa_generations_cancelled",
+            "Generations stopped between tokens before they finished, by reason: disconnect (the client went away) or deadline.",
+            None,
+            MetricType::Counter,
+        )?;
+        for (reason, count) in &self.cancelled {
+            cancelled.encode_family(&[("reason", *reason)])?.encode_counter::<NoLabelSet, _, u64>(count, None)?;
         }
 
         encoder

@@ -5,12 +5,15 @@ use std::time::Duration;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, Extension, FromRequest, Request, State};
-use axum::http::{HeaderName, HeaderValue, Method, StatusCode, Uri, header};
-use axum::middleware::{from_fn_with_state, map_request};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
+use axum::middleware::{from_fn, from_fn_with_state, map_request};
+use axum::response::sse::Sse;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use hapa_protocol::api::{
-    ErrorBody, FeedbackRequest, FeedbackResponse, HealthResponse, StatsResponse, ValidateRequest, ValidateResponse,
+    CompleteRequest, CompleteResponse, ErrorBody, FeedbackRequest, FeedbackResponse, GenerateRequest, GenerateResponse,
+    HealthResponse, StatsResponse, ValidateRequest, ValidateResponse,
 };
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -18,10 +21,10 @@ use tower_http::timeout::{RequestBodyDeadlineLayer, TimeoutError};
 
 use crate::auth::{self, Caller, Permission};
 use crate::error::ApiError;
-use crate::openapi::{KeyErrors, RouteErrors};
+use crate::openapi::{KeyErrors, ModelRouteErrors, RouteErrors};
 use crate::serve::ServeOptions;
 use crate::state::AppState;
-use crate::{limits, metrics, observe};
+use crate::{generation, limits, metrics, observe, openai};
 
 /// Largest request body accepted (413 above it): a big Python file with room to spare.
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
@@ -32,6 +35,8 @@ pub fn router(state: AppState, options: &ServeOptions) -> Router {
     let authenticated = Router::new()
         // Each route names the permission it needs; a role without it gets 403.
         .route("/api/v1/code/validate", post(validate).route_layer(needs(Permission::Validation)))
+        .route("/api/v1/code/complete", post(complete).route_layer(needs(Permission::CodeCompletion)))
+        .route("/api/v1/code/generate", post(generate).route_layer(needs(Permission::CodeGeneration)))
         .route("/api/v1/openapi.json", get(openapi_json))
         .route("/api/v1/feedback", post(feedback).route_layer(needs(Permission::Feedback)))
         .route("/stats", get(stats).route_layer(needs(Permission::Stats)))
@@ -39,9 +44,17 @@ pub fn router(state: AppState, options: &ServeOptions) -> Router {
         // Layers run bottom-up: authenticate, then count against the key's quota.
         .route_layer(from_fn_with_state(state.clone(), limits::enforce))
         .route_layer(from_fn_with_state(state.clone(), auth::authenticate));
+    // The same keys, permissions and quotas; errors re-shaped as OpenAI's (outermost).
+    let openai_compatible = Router::new()
+        .route("/v1/completions", post(openai::completions).route_layer(needs(Permission::CodeCompletion)))
+        .route("/v1/chat/completions", post(openai::chat_completions).route_layer(needs(Permission::CodeGeneration)))
+        .route_layer(from_fn_with_state(state.clone(), limits::enforce))
+        .route_layer(from_fn_with_state(state.clone(), auth::authenticate))
+        .route_layer(from_fn(openai::openai_errors));
     let mut router = Router::new()
         .route("/health", get(health))
         .merge(authenticated)
+        .merge(openai_compatible)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         // However slowly a body trickles in, it holds the connection no longer than this.
@@ -128,6 +141,71 @@ pub(crate) async fn validate(ApiJson(request): ApiJson<ValidateRequest>) -> Resu
     .await
     .map_err(|_| ApiError::Internal)?;
     Ok(Json(ValidateResponse { valid: errors.is_empty(), errors }))
+}
+
+/// The request's id (`X-Request-Id`, set by the request id layer before any handler).
+pub fn request_id(headers: &HeaderMap) -> String {
+    headers.get(&observe::REQUEST_ID).and_then(|id| id.to_str().ok()).unwrap_or_default().to_owned()
+}
+
+/// Whether the client asked for server-sent events.
+fn accepts_event_stream(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|media| media.split(';').next().unwrap_or_default().trim().eq_ignore_ascii_case("text/event-stream"))
+}
+
+/// `POST /api/v1/code/complete`: fill in the middle at the cursor (the *code_completion*
+/// permission). A client that goes away stops the model between tokens.
+#[utoipa::path(
+    post,
+    path = "/api/v1/code/complete",
+    request_body = CompleteRequest,
+    responses(
+        (status = 200, description = "The completion: the rest of the line (or block), trimmed to what keeps the file parseable", body = CompleteResponse),
+        ModelRouteErrors,
+    )
+)]
+pub(crate) async fn complete(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiJson(request): ApiJson<CompleteRequest>,
+) -> Result<Json<CompleteResponse>, ApiError> {
+    let job = generation::complete_job(&request)?;
+    let output = state.inference.run(job).await?;
+    Ok(Json(generation::complete_response(request_id(&headers), output)))
+}
+
+/// `POST /api/v1/code/generate`: Python code for a question (the *code_generation*
+/// permission), as JSON or, with `Accept: text/event-stream` or `"stream": true`, as
+/// server-sent events. A client that goes away stops the model between tokens.
+#[utoipa::path(
+    post,
+    path = "/api/v1/code/generate",
+    request_body = GenerateRequest,
+    responses(
+        (status = 200, description = "The answer; or, streamed, server-sent events: `delta` events with `TextDelta` data (pieces of `generated_code`, in order), then one `done` event with the whole `GenerateResponse`, or one `error` event with an `ErrorBody` (e.g. `model_timeout`)",
+            content((GenerateResponse = "application/json"), (String = "text/event-stream"))),
+        ModelRouteErrors,
+    )
+)]
+pub(crate) async fn generate(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiJson(request): ApiJson<GenerateRequest>,
+) -> Result<Response, ApiError> {
+    let stream = request.stream || accepts_event_stream(&headers);
+    let job = generation::generate_job(&request)?;
+    // Errors before the first token (no model, all slots busy) still get a status.
+    let running = state.inference.start(job).await?;
+    if stream {
+        return Ok(Sse::new(generation::generate_events(request_id(&headers), running)).into_response());
+    }
+    let output = running.finish().await?;
+    Ok(Json(generation::generate_response(request_id(&headers), output)).into_response())
 }
 
 /// `POST /api/v1/feedback`: 201 once the feedback is on disk.

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::inference::Inference;
 use crate::limits::{AuthFailures, RateLimits};
 use crate::metrics::Metrics;
 use crate::store::Store;
@@ -17,4 +18,6 @@ pub struct AppState {
     pub auth_failures: Arc<AuthFailures>,
     /// What `/stats` and `/metrics` report.
     pub metrics: Arc<Metrics>,
+    /// The model that generates and completes.
+    pub inference: Arc<Inference>,
 }

@@ -1,145 +1,15 @@
 //! The real `hapa-server` binary on an ephemeral loopback port, with its real SQLite store.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+mod common;
 
+use std::process::Command;
+
+use common::{Server, TempDir, cli, create_key, error_of, keys};
 use hapa_protocol::api::{
     ErrorBody, FeedbackEvent, FeedbackRecord, FeedbackResponse, HealthResponse, LatencyPercentiles, StatsResponse,
     ValidateResponse,
 };
 use reqwest::StatusCode;
-
-/// A data dir removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> Self {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        Self(std::env::temp_dir().join(format!("hapa-server-test-{}-{n}", std::process::id())))
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn hapa_server(data: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_hapa-server"));
-    command.arg("--data-dir").arg(data).stderr(Stdio::null());
-    command
-}
-
-/// `hapa-server keys ...`; its stdout, or a panic with its stderr.
-fn keys(data: &Path, args: &[&str]) -> String {
-    cli(data, &[&["keys"], args].concat())
-}
-
-/// `hapa-server ARGS...` on `data`; its stdout, or a panic with its stderr.
-fn cli(data: &Path, args: &[&str]) -> String {
-    let out = hapa_server(data).args(args).stderr(Stdio::piped()).output().unwrap();
-    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn create_key(data: &Path, name: &str, role: &str) -> String {
-    let out = keys(data, &["create", "--name", name, "--role", role]);
-    out.lines().last().unwrap().to_owned()
-}
-
-const LOG_FILE: &str = "server.log";
-
-/// A running `hapa-server serve`, killed when dropped.
-struct Server {
-    child: Child,
-    base: String,
-    data: TempDir,
-}
-
-impl Server {
-    fn start() -> Self {
-        Self::start_with(&[])
-    }
-
-    fn start_with(extra: &[&str]) -> Self {
-        Self::launch(extra, &[], false)
-    }
-
-    /// Started with its log (stderr) kept in [`Server::log`].
-    fn start_logging(extra: &[&str]) -> Self {
-        Self::launch(extra, &[], true)
-    }
-
-    fn launch(extra: &[&str], env: &[(&str, &str)], keep_log: bool) -> Self {
-        let data = TempDir::new();
-        std::fs::create_dir_all(&data.0).unwrap();
-        let mut command = hapa_server(&data.0);
-        command.args(["serve", "--bind", "127.0.0.1:0"]).args(extra).envs(env.iter().copied()).stdout(Stdio::piped());
-        if keep_log {
-            command.stderr(std::fs::File::create(data.0.join(LOG_FILE)).unwrap());
-        }
-        let mut child = command.spawn().expect("hapa-server starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let base = line
-            .trim()
-            .strip_prefix("hapa-server listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_owned();
-        Self { child, base, data }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    /// `host:port`, for raw TCP.
-    fn address(&self) -> &str {
-        self.base.strip_prefix("http://").unwrap()
-    }
-
-    /// What the server has logged so far (only when started with [`Server::start_logging`]).
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.data.0.join(LOG_FILE)).unwrap()
-    }
-
-    async fn get(&self, path: &str, key: Option<&str>) -> reqwest::Response {
-        let mut request = reqwest::Client::new().get(self.url(path));
-        if let Some(key) = key {
-            request = request.header("X-API-Key", key);
-        }
-        request.send().await.unwrap()
-    }
-
-    fn key(&self, name: &str, role: &str) -> String {
-        create_key(&self.data.0, name, role)
-    }
-
-    async fn validate(&self, key: Option<&str>, code: &str) -> reqwest::Response {
-        let mut request =
-            reqwest::Client::new().post(self.url("/api/v1/code/validate")).json(&serde_json::json!({ "code": code }));
-        if let Some(key) = key {
-            request = request.header("X-API-Key", key);
-        }
-        request.send().await.unwrap()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn error_of(response: reqwest::Response, status: StatusCode) -> ErrorBody {
-    assert_eq!(response.status(), status);
-    response.json().await.unwrap()
-}
 
 #[tokio::test]
 async fn health_answers_without_a_key() {

@@ -2,7 +2,7 @@
 //! in Node's extension host, a browser host or a worker.
 
 use gloo_net::http::{Request, RequestBuilder, Response};
-use hapa_protocol::api::{HealthResponse, ValidateRequest};
+use hapa_protocol::api::{CompleteRequest, CompleteResponse, ErrorBody, HealthResponse, ValidateRequest};
 use hapa_protocol::editor::{KeyStatus, ServerCheck, ServerHealth};
 
 /// Why a call to the server failed, worded for the person who has to fix it.
@@ -31,8 +31,12 @@ pub enum ClientError {
     Status {
         /// The server's base URL.
         url: String,
+        /// The route asked.
+        route: &'static str,
         /// The HTTP status.
         status: u16,
+        /// The `message` of the server's JSON error, when it sent one.
+        message: Option<String>,
     },
     /// The server answered 2xx with a body that is not what HAPA's server sends.
     Body {
@@ -58,13 +62,20 @@ impl std::fmt::Display for ClientError {
             Self::Unreachable { url, detail } => {
                 write!(f, "HAPA server at {url} is not reachable ({detail}). {WHAT_TO_DO}")
             }
-            Self::Status { url, status } => {
-                write!(f, "HAPA server at {url} answered HTTP {status} to /health; see the server's log.")
+            Self::Status { url, route, status: 401, .. } if *route != "/health" => write!(
+                f,
+                "HAPA server at {url} rejects your API key (unknown or revoked): run \"HAPA: Set API Key\" with a current key."
+            ),
+            Self::Status { url, route, status, message: Some(message) } => {
+                write!(f, "HAPA server at {url} answered HTTP {status} to {route}: {message}")
+            }
+            Self::Status { url, route, status, message: None } => {
+                write!(f, "HAPA server at {url} answered HTTP {status} to {route}; see the server's log.")
             }
             Self::Body { url, detail } => write!(
                 f,
-                "The server at {url} answered /health with something other than HAPA's health \
-                 report ({detail}); is `hapa.serverUrl` pointing at a HAPA server?"
+                "The server at {url} answered with something other than what HAPA's server sends \
+                 ({detail}); is `hapa.serverUrl` pointing at a HAPA server?"
             ),
         }
     }
@@ -82,6 +93,9 @@ fn base_url(url: &str) -> Result<String, ClientError> {
     }
 }
 
+const VALIDATE: &str = "/api/v1/code/validate";
+const COMPLETE: &str = "/api/v1/code/complete";
+
 /// Sends `request` (with `json` as its body, if any) with a deadline of `timeout_ms`,
 /// mapping transport failures.
 async fn send(
@@ -90,7 +104,17 @@ async fn send(
     request: RequestBuilder,
     json: Option<&impl serde::Serialize>,
 ) -> Result<Response, ClientError> {
-    let signal = web_sys::AbortSignal::timeout_with_u32(timeout_ms);
+    send_with(url, timeout_ms, web_sys::AbortSignal::timeout_with_u32(timeout_ms), request, json).await
+}
+
+/// As [`send`], aborted by `signal` (the caller's deadline and cancellation together).
+async fn send_with(
+    url: &str,
+    timeout_ms: u32,
+    signal: web_sys::AbortSignal,
+    request: RequestBuilder,
+    json: Option<&impl serde::Serialize>,
+) -> Result<Response, ClientError> {
     let request = request.abort_signal(Some(&signal));
     let sent = match json {
         Some(body) => match request.json(body) {
@@ -114,11 +138,34 @@ pub async fn health(server_url: &str, timeout_ms: u32) -> Result<ServerHealth, C
     let started = js_sys::Date::now();
     let response = send(&url, timeout_ms, Request::get(&format!("{url}/health")), None::<&()>).await?;
     if !response.ok() {
-        return Err(ClientError::Status { url, status: response.status() });
+        return Err(ClientError::Status { url, route: "/health", status: response.status(), message: None });
     }
     let health: HealthResponse =
         response.json().await.map_err(|error| ClientError::Body { url: url.clone(), detail: error.to_string() })?;
     Ok(ServerHealth { server_url: url, health, latency_ms: js_sys::Date::now() - started })
+}
+
+/// `POST /api/v1/code/complete` with `api_key`; `signal` aborts it (VS Code cancelled the
+/// request, or the caller's deadline of `timeout_ms` passed). Returns the answer and its latency.
+pub async fn complete(
+    server_url: &str,
+    api_key: &str,
+    request: &CompleteRequest,
+    timeout_ms: u32,
+    signal: web_sys::AbortSignal,
+) -> Result<(CompleteResponse, f64), ClientError> {
+    let url = base_url(server_url)?;
+    let started = js_sys::Date::now();
+    let http = Request::post(&format!("{url}{COMPLETE}")).header("X-API-Key", api_key);
+    let response = send_with(&url, timeout_ms, signal, http, Some(request)).await?;
+    if !response.ok() {
+        let status = response.status();
+        let message = response.json::<ErrorBody>().await.ok().map(|body| body.message);
+        return Err(ClientError::Status { url, route: COMPLETE, status, message });
+    }
+    let answer: CompleteResponse =
+        response.json().await.map_err(|error| ClientError::Body { url: url.clone(), detail: error.to_string() })?;
+    Ok((answer, js_sys::Date::now() - started))
 }
 
 /// Health, then whether `api_key` is accepted (by validating a one-line module with it).
@@ -129,12 +176,14 @@ pub async fn check(server_url: &str, api_key: Option<&str>, timeout_ms: u32) -> 
         None => KeyStatus::Missing,
         Some(key) => {
             let body = ValidateRequest { code: "pass\n".to_owned() };
-            let request = Request::post(&format!("{url}/api/v1/code/validate")).header("X-API-Key", key);
+            let request = Request::post(&format!("{url}{VALIDATE}")).header("X-API-Key", key);
             let response = send(url, timeout_ms, request, Some(&body)).await?;
             match response.status() {
                 200..=299 => KeyStatus::Accepted,
                 401 => KeyStatus::Rejected,
-                status => return Err(ClientError::Status { url: url.clone(), status }),
+                status => {
+                    return Err(ClientError::Status { url: url.clone(), route: VALIDATE, status, message: None });
+                }
             }
         }
     };

@@ -2,7 +2,8 @@
 //!
 //! Each export converts JavaScript values to Rust, calls `hapa-core` (or, for network calls,
 //! the API client in [`client`]) and converts the answer back with serde-wasm-bindgen. Logic
-//! belongs in `hapa-core`; this crate must not grow any, and must not know VS Code: it sees
+//! belongs in `hapa-core` (and `hapa-model` for the local model, see [`model`]); this crate
+//! must not grow any, and must not know VS Code: it sees
 //! strings and plain objects, never editor types.
 
 use hapa_protocol::editor::EditorDiagnostic;
@@ -11,6 +12,8 @@ use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
 pub mod client;
+pub mod completion;
+pub mod model;
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_TYPES: &'static str = r#"

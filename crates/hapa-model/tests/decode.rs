@@ -1,0 +1,137 @@
+//! Prompt layout and truncation, sampling and stop rules, with the real tokenizer.
+
+use std::ops::ControlFlow;
+
+use hapa_model::Sampling;
+use hapa_model::decode::{MAX_SUFFIX_TOKENS, Sampler, SpecialTokens, StopReason, StopRules, check_stop, fim_prompt};
+use hapa_model::tokenizer::Tokenizer;
+
+const MODELS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../models");
+
+fn tokenizer() -> Tokenizer {
+    Tokenizer::from_json(&std::fs::read_to_string(format!("{MODELS}/tokenizer.json")).unwrap()).unwrap()
+}
+
+fn special(tokenizer: &Tokenizer) -> SpecialTokens {
+    let id = |name: &str| tokenizer.special(name).unwrap();
+    SpecialTokens {
+        end_of_text: id("<|endoftext|>"),
+        fim_prefix: id("<|fim_prefix|>"),
+        fim_suffix: id("<|fim_suffix|>"),
+        fim_middle: id("<|fim_middle|>"),
+    }
+}
+
+fn numbered_lines(count: usize) -> String {
+    (0..count).map(|i| format!("value_{i} = compute({i}, {i})\n")).collect()
+}
+
+#[test]
+fn a_short_prompt_is_laid_out_prefix_suffix_middle() {
+    let tokenizer = tokenizer();
+    let special = special(&tokenizer);
+    let prompt = fim_prompt(&tokenizer, special, "x = ", "\nprint(x)\n", 512);
+    let mut expected = vec![special.fim_prefix];
+    expected.extend(tokenizer.encode("x = "));
+    expected.push(special.fim_suffix);
+    expected.extend(tokenizer.encode("\nprint(x)\n"));
+    expected.push(special.fim_middle);
+    assert_eq!(prompt, expected);
+}
+
+#[test]
+fn a_long_prefix_loses_its_first_lines_and_keeps_the_cursor_line() {
+    let tokenizer = tokenizer();
+    let special = special(&tokenizer);
+    let prefix = format!("{}result = ", numbered_lines(400));
+    let prompt = fim_prompt(&tokenizer, special, &prefix, "", 256);
+    assert!(prompt.len() <= 256, "{} tokens", prompt.len());
+    let text = tokenizer.decode(&prompt[1..prompt.len() - 2]);
+    assert!(text.ends_with("value_399 = compute(399, 399)\nresult = "), "{text:?}");
+    assert!(text.starts_with("value_"), "cut inside a line: {text:?}");
+    assert!(!text.contains("value_0 ="), "kept the farthest line");
+}
+
+#[test]
+fn a_long_suffix_keeps_its_first_whole_lines_within_its_share() {
+    let tokenizer = tokenizer();
+    let special = special(&tokenizer);
+    let suffix = numbered_lines(400);
+    let prompt = fim_prompt(&tokenizer, special, "start = 1\n", &suffix, 512);
+    let at = prompt.iter().position(|t| *t == special.fim_suffix).unwrap();
+    let kept = &prompt[at + 1..prompt.len() - 1];
+    assert!(kept.len() <= MAX_SUFFIX_TOKENS);
+    let text = tokenizer.decode(kept);
+    assert!(text.starts_with("value_0 = compute(0, 0)\n"), "{text:?}");
+    assert!(text.ends_with(')'), "cut inside a line: {text:?}");
+}
+
+#[test]
+fn cuts_never_split_a_character() {
+    // Found by Schemathesis: a suffix of multi-byte characters with no newline, cut inside one.
+    let tokenizer = tokenizer();
+    let special = special(&tokenizer);
+    let wide = "Ω≈ç√∫˜µ≤≥÷åß∂ƒ©˙∆˚¬…æœ∑´®†¥¨ˆøπ“‘¡™£¢∞§¶•ªº–≠".repeat(20);
+    for budget in [8, 16, 40, 64, 200] {
+        let prompt = fim_prompt(&tokenizer, special, &wide, &wide, budget);
+        assert!(prompt.len() <= budget.max(3), "{} tokens for a budget of {budget}", prompt.len());
+    }
+}
+
+#[test]
+fn greedy_takes_the_best_allowed_token() {
+    let mut sampler = Sampler::new(Sampling::Greedy);
+    assert_eq!(sampler.pick(&[0.1, 3.0, 2.0], &[]), 1);
+    assert_eq!(sampler.pick(&[0.1, 3.0, 2.0], &[1]), 2);
+}
+
+#[test]
+fn seeded_sampling_is_reproducible_and_top_k_one_is_greedy() {
+    let logits: Vec<f32> = (0..50).map(|i| ((i * 37) % 11) as f32 * 0.3).collect();
+    let run = |seed| {
+        let mut sampler = Sampler::new(Sampling::TopKTopP { temperature: 1.0, top_k: 20, top_p: 0.95, seed });
+        (0..30).map(|_| sampler.pick(&logits, &[])).collect::<Vec<_>>()
+    };
+    assert_eq!(run(7), run(7));
+    assert_ne!(run(7), run(8), "different seeds drew the same 30 tokens");
+    let mut top1 = Sampler::new(Sampling::TopKTopP { temperature: 0.7, top_k: 1, top_p: 1.0, seed: 3 });
+    let mut greedy = Sampler::new(Sampling::Greedy);
+    assert_eq!(top1.pick(&logits, &[]), greedy.pick(&logits, &[]));
+}
+
+/// Rules, the cursor's line before the cursor, the generated text, and what is kept (or `None`:
+/// decoding goes on).
+type StopCase = (StopRules, &'static str, &'static str, Option<(&'static str, StopReason)>);
+
+#[test]
+fn stop_rules_cut_where_they_should() {
+    let cases: &[StopCase] = &[
+        (StopRules::line(32), "x = ", "foo(1)\ny = 2", Some(("foo(1)", StopReason::EndOfLine))),
+        (StopRules::line(32), "x = ", "foo(1", None),
+        (
+            StopRules::block(64),
+            "    if ready:",
+            "\n        go()\n        wait()\n    else:\n",
+            Some(("\n        go()\n        wait()", StopReason::EndOfBlock)),
+        ),
+        (
+            StopRules::block(64),
+            "        total = ",
+            "a + b\n        return total\n\ndef next_one():\n",
+            Some(("a + b\n        return total", StopReason::EndOfBlock)),
+        ),
+        (
+            StopRules { stop_strings: vec!["\n\n".into()], ..StopRules::block(64) },
+            "x = ",
+            "1\n\ny = 2",
+            Some(("1", StopReason::StopString)),
+        ),
+    ];
+    for (rules, cursor_line, text, expected) in cases {
+        let got = match check_stop(rules, cursor_line, text) {
+            ControlFlow::Break((keep, reason)) => Some((&text[..keep], reason)),
+            ControlFlow::Continue(()) => None,
+        };
+        assert_eq!(got, *expected, "{cursor_line:?} + {text:?}");
+    }
+}

@@ -1,0 +1,100 @@
+//! The bundled model through the runtime: tract decodes exactly what PyTorch decodes
+//! (`models/parity.json`, written by `models/export.py`), decoding stops when the caller cancels,
+//! and `hapa-model complete` answers JSON lines in order.
+
+use std::io::Write;
+use std::ops::ControlFlow;
+use std::process::{Command, Stdio};
+
+use hapa_model::{CodeModel, CompletionRequest, ModelFiles, StopReason, StopRules};
+
+fn model_dir() -> String {
+    std::env::var("HAPA_MODEL_DIR").unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../../models").to_owned())
+}
+
+fn load() -> CodeModel {
+    let dir = model_dir();
+    let read = |name: &str| std::fs::read(format!("{dir}/{name}")).unwrap_or_else(|e| panic!("{dir}/{name}: {e}"));
+    let onnx = read("hapa-code.onnx");
+    let tokenizer = String::from_utf8(read("tokenizer.json")).unwrap();
+    let description = String::from_utf8(read("hapa-code.json")).unwrap();
+    CodeModel::load(ModelFiles { onnx: &onnx, tokenizer_json: &tokenizer, description_json: &description }).unwrap()
+}
+
+#[derive(serde::Deserialize)]
+struct Vector {
+    prompt: Vec<u32>,
+    greedy: Vec<u32>,
+}
+
+#[test]
+fn greedy_decoding_matches_the_trainer() {
+    let model = load();
+    let vectors: Vec<Vector> =
+        serde_json::from_str(&std::fs::read_to_string(format!("{}/parity.json", model_dir())).unwrap()).unwrap();
+    assert!(!vectors.is_empty());
+    for vector in vectors {
+        let tokens = model.greedy_tokens(&vector.prompt, vector.greedy.len()).unwrap();
+        assert_eq!(tokens, vector.greedy, "prompt {:?}", model.tokenizer().decode(&vector.prompt));
+    }
+}
+
+#[test]
+fn returning_break_from_the_callback_stops_decoding_between_tokens() {
+    let model = load();
+    let request = CompletionRequest {
+        stop: StopRules { end_of_line: false, end_of_block: false, max_tokens: 64, stop_strings: Vec::new() },
+        syntax_aware: false,
+        ..CompletionRequest::rest_of_line("import os\n\n\ndef main():\n    ", "", 64)
+    };
+    let mut pieces = 0;
+    let completion = model
+        .complete(&request, |_| {
+            pieces += 1;
+            ControlFlow::Break(())
+        })
+        .unwrap();
+    assert_eq!(pieces, 1, "decoding went on after the callback asked it to stop");
+    assert_eq!(completion.stop_reason, StopReason::Cancelled);
+    assert!(completion.generated_tokens < 64);
+}
+
+#[test]
+fn the_command_line_answers_each_json_line_in_order() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hapa-model"))
+        .args(["complete", "--model", &format!("{}/hapa-code.onnx", model_dir()), "--max-tokens", "8"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let inputs = [r#"{"prefix": "def add(a, b):\n    return a", "suffix": "\n"}"#, r#"{"prefix": "x = [1, 2"}"#];
+    child.stdin.take().unwrap().write_all(format!("{}\n{}\n", inputs[0], inputs[1]).as_bytes()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success());
+    let lines: Vec<serde_json::Value> =
+        String::from_utf8(output.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2);
+    for line in &lines {
+        let completion = line["completion"].as_str().expect("a completion string");
+        assert!(!completion.contains('\n'), "more than the rest of the line: {completion:?}");
+        assert_eq!(line.as_object().unwrap().len(), 1, "only the stable field: {line}");
+    }
+}
+
+#[test]
+fn the_command_line_names_a_bad_input_line() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hapa-model"))
+        .args(["complete", "--model", &format!("{}/hapa-code.onnx", model_dir())])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"{\"prefix\": 3}\n").unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("stdin line 1"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

@@ -1,0 +1,49 @@
+//! The local code model in the extension host: `hapa-model` behind a JavaScript class. The host
+//! reads the model files (from the installed extension) and hands over their contents.
+
+use std::ops::ControlFlow;
+
+use hapa_model::{CodeModel, CompletionRequest, ModelFiles};
+use wasm_bindgen::prelude::*;
+
+/// A loaded local model (load once: reading and optimising the graph takes a moment).
+#[wasm_bindgen]
+pub struct LocalModel {
+    model: CodeModel,
+}
+
+#[wasm_bindgen]
+impl LocalModel {
+    /// Loads the model from `hapa-code.onnx`'s bytes, `tokenizer.json` and `hapa-code.json`.
+    #[wasm_bindgen(constructor)]
+    pub fn new(onnx: &[u8], tokenizer_json: &str, description_json: &str) -> Result<LocalModel, JsError> {
+        let model = CodeModel::load(ModelFiles { onnx, tokenizer_json, description_json })
+            .map_err(|e| JsError::new(&e.to_string()))?;
+        Ok(Self { model })
+    }
+
+    /// The rest of the current line (greedy, syntax-aware): `{text, stop_reason, prompt_tokens,
+    /// generated_tokens, trimmed}`.
+    #[wasm_bindgen(js_name = completeLine)]
+    pub fn complete_line(&self, prefix: &str, suffix: &str, max_tokens: usize) -> Result<JsValue, JsError> {
+        let request = CompletionRequest::rest_of_line(prefix, suffix, max_tokens);
+        let completion =
+            self.model.complete(&request, |_| ControlFlow::Continue(())).map_err(|e| JsError::new(&e.to_string()))?;
+        serde_wasm_bindgen::to_value(&completion).map_err(|e| JsError::new(&e.to_string()))
+    }
+
+    /// Greedy tokens for a ready-made prompt, stopping at end-of-text (conformance tests).
+    #[wasm_bindgen(js_name = greedyTokens)]
+    pub fn greedy_tokens(&self, prompt: Vec<u32>, steps: usize) -> Result<Vec<u32>, JsError> {
+        self.model.greedy_tokens(&prompt, steps).map_err(|e| JsError::new(&e.to_string()))
+    }
+
+    /// Exactly `steps` greedy tokens after the last `prefix_tokens` tokens of `prefix` laid out
+    /// as a fill-in-the-middle prompt with an empty suffix (latency benchmarks).
+    #[wasm_bindgen(js_name = decodeExactly)]
+    pub fn decode_exactly(&self, prefix: &str, prefix_tokens: usize, steps: usize) -> Result<Vec<u32>, JsError> {
+        let ids = self.model.tokenizer().encode(prefix);
+        let prompt = self.model.fim_tokens(&ids[ids.len().saturating_sub(prefix_tokens)..], &[]);
+        self.model.decode_exactly(&prompt, steps).map_err(|e| JsError::new(&e.to_string()))
+    }
+}

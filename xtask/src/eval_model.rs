@@ -1,0 +1,125 @@
+//! `cargo xtask eval-model`: regenerates the figures of `models/MODEL_CARD.md`.
+//!
+//! Builds the evaluation cases from the reserved packages (`models/eval_cases.py`), runs
+//! `hapa-model eval` natively (quality against the baseline, latency) and
+//! `tests/model/bench-wasm.mjs` on the WebAssembly build (latency), writes both reports to
+//! `models/eval-report.json` and rewrites the card's figures section from them.
+
+use anyhow::Context;
+use serde_json::Value;
+
+use crate::shell::{cache_dir, cmd, root, run, target_dir};
+use crate::{dist, setup};
+
+const BEGIN: &str = "<!-- figures: written by `cargo xtask eval-model`; edit outside these markers -->";
+const END: &str = "<!-- end of figures -->";
+/// Cases timed in WebAssembly (all of them are timed natively).
+const WASM_CASES: &str = "100";
+
+pub fn all() -> anyhow::Result<()> {
+    setup::all(setup::For::Build)?;
+    dist::build()?;
+    let eval_dir = cache_dir().join("eval");
+    run(cmd("python3").arg("models/eval_cases.py").arg("--out").arg(&eval_dir))?;
+    let cases = eval_dir.join("cases.jsonl");
+
+    run(cmd("cargo").args(["build", "--release", "--locked", "-p", "hapa-model", "--bin", "hapa-model"]))?;
+    let native = capture(
+        cmd(target_dir().join("release/hapa-model").to_str().context("non-UTF-8 path")?)
+            .args(["eval", "--cases"])
+            .arg(&cases),
+    )?;
+    let wasm = capture(cmd("node").arg("tests/model/bench-wasm.mjs").arg(&cases).args([WASM_CASES, "20"]))?;
+
+    let models = root().join("models");
+    let description: Value = serde_json::from_str(&std::fs::read_to_string(models.join("hapa-code.json"))?)?;
+    let size = std::fs::metadata(models.join("hapa-code.onnx"))?.len();
+    let report = serde_json::json!({ "native": native, "wasm": wasm, "model_bytes": size, "model": description });
+    std::fs::write(models.join("eval-report.json"), serde_json::to_string_pretty(&report)? + "\n")?;
+
+    let card_path = models.join("MODEL_CARD.md");
+    let card = std::fs::read_to_string(&card_path)?;
+    let (head, rest) = card.split_once(BEGIN).context("MODEL_CARD.md lacks the figures marker")?;
+    let (_, tail) = rest.split_once(END).context("MODEL_CARD.md lacks the end-of-figures marker")?;
+    std::fs::write(&card_path, format!("{head}{BEGIN}\n{}{END}{tail}", figures(&report)))?;
+    eprintln!("wrote models/eval-report.json and the figures of models/MODEL_CARD.md");
+    Ok(())
+}
+
+fn capture(command: &mut std::process::Command) -> anyhow::Result<Value> {
+    eprintln!("$ {command:?}");
+    let out = command.stderr(std::process::Stdio::inherit()).output()?;
+    anyhow::ensure!(out.status.success(), "{command:?} failed ({})", out.status);
+    Ok(serde_json::from_slice(&out.stdout)?)
+}
+
+fn figures(report: &Value) -> String {
+    let n = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
+    let (native, wasm, model) = (&report["native"], &report["wasm"], &report["native"]["model"]);
+    let baseline = &report["native"]["baseline"];
+    let training = &report["model"]["training"];
+    let fixed_native = n(&native["fixed_512_prompt_24_tokens_ms"]["p50"]);
+    let fixed_wasm = n(&wasm["fixed_512_prompt_24_tokens_ms"]["p50"]);
+    let mut out = String::new();
+    out.push_str(&format!(
+        "Next-line completion, {} cases from the reserved packages (cursor at a random character of a \
+         non-blank line; target: the rest of the line).\n\n",
+        model["cases"]
+    ));
+    out.push_str("| | exact match | edit similarity | parseable after insertion | target |\n|---|---|---|---|---|\n");
+    out.push_str(&format!(
+        "| HAPA model | {:.1}% | {:.1} | {:.1}% | EM ≥ 25%, ES ≥ 55, ≥ 95% parseable |\n",
+        n(&model["exact_match"]),
+        n(&model["edit_similarity"]),
+        n(&model["parseable"])
+    ));
+    out.push_str(&format!(
+        "| baseline: repeat the nearest earlier line that starts the same way | {:.1}% | {:.1} | {:.1}% | |\n\n",
+        n(&baseline["exact_match"]),
+        n(&baseline["edit_similarity"]),
+        n(&baseline["parseable"])
+    ));
+    out.push_str("| by package | cases | exact match | edit similarity | parseable |\n|---|---|---|---|---|\n");
+    if let Some(packages) = native["by_package"].as_object() {
+        for (name, figures) in packages {
+            out.push_str(&format!(
+                "| {name} | {} | {:.1}% | {:.1} | {:.1}% |\n",
+                figures["cases"],
+                n(&figures["exact_match"]),
+                n(&figures["edit_similarity"]),
+                n(&figures["parseable"])
+            ));
+        }
+    }
+    out.push_str("\n| speed (one thread) | native | WASM under Node | target |\n|---|---|---|---|\n");
+    out.push_str(&format!(
+        "| 512-token prompt + 24 tokens, p50 / p95 ms | {:.0} / {:.0} | {:.0} / {:.0} | WASM p50 ≤ 150 ms |\n",
+        fixed_native,
+        n(&native["fixed_512_prompt_24_tokens_ms"]["p95"]),
+        fixed_wasm,
+        n(&wasm["fixed_512_prompt_24_tokens_ms"]["p95"])
+    ));
+    out.push_str(&format!("| WASM time ÷ native time | | {:.2}× | ≤ 2.5× |\n", fixed_wasm / fixed_native));
+    out.push_str(&format!(
+        "| line completion latency p50 / p95 ms (native: all cases, WASM: first {}) | {:.0} / {:.0} | {:.0} / {:.0} | |\n",
+        wasm["cases"],
+        n(&model["latency_ms"]["p50"]),
+        n(&model["latency_ms"]["p95"]),
+        n(&wasm["latency_ms"]["p50"]),
+        n(&wasm["latency_ms"]["p95"])
+    ));
+    out.push_str(&format!(
+        "| decoding tokens/s (whole completions, prompt included) | {:.0} | {:.0} | |\n",
+        n(&model["tokens_per_second"]),
+        n(&wasm["tokens_per_second"])
+    ));
+    out.push_str(&format!("| model load ms (WASM) | | {:.0} | |\n\n", n(&wasm["load_ms"])));
+    out.push_str(&format!(
+        "Model file {:.1} MB (float32). Training: {:.1} M tokens in {:.0} min, {} steps.\n",
+        n(&report["model_bytes"]) / 1e6,
+        n(&training["tokens"]) / 1e6,
+        n(&training["seconds"]) / 60.0,
+        training["step"]
+    ));
+    out
+}

@@ -156,7 +156,11 @@ impl CodeModel {
         let budget = self.context_window.saturating_sub(request.stop.max_tokens).max(16);
         let rest_of_line = request.suffix.split('\n').next().unwrap_or_default();
         if request.stop.end_of_line && rest_of_line.trim().is_empty() {
-            return decode::keep_last_lines(&self.tokenizer, &request.prefix, budget);
+            let left_to_right = decode::keep_last_lines(&self.tokenizer, &request.prefix, budget);
+            // An empty prefix has nothing to continue: the FIM layout is never empty.
+            if !left_to_right.is_empty() {
+                return left_to_right;
+            }
         }
         fim_prompt(&self.tokenizer, self.special, &request.prefix, &request.suffix, budget)
     }

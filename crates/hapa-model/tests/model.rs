@@ -98,3 +98,14 @@ fn the_command_line_names_a_bad_input_line() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+#[test]
+fn an_empty_file_still_gets_an_answer() {
+    let model = load();
+    for (prefix, suffix) in [("", ""), ("", "\n"), ("\n", "")] {
+        let completion = model
+            .complete(&CompletionRequest::rest_of_line(prefix, suffix, 4), |_| ControlFlow::Continue(()))
+            .unwrap_or_else(|e| panic!("{prefix:?}/{suffix:?}: {e}"));
+        assert!(completion.prompt_tokens > 0);
+    }
+}

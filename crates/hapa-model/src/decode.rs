@@ -53,25 +53,8 @@ impl StopRules {
     }
 }
 
-/// Why decoding ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StopReason {
-    /// The model produced its end-of-text token.
-    EndOfText,
-    /// A newline (with `end_of_line`).
-    EndOfLine,
-    /// A dedented line (with `end_of_block`).
-    EndOfBlock,
-    /// A stop string.
-    StopString,
-    /// `max_tokens` reached.
-    MaxTokens,
-    /// The context window is full.
-    ContextFull,
-    /// The caller cancelled.
-    Cancelled,
-}
+/// Why decoding ended: the wire type, so the server passes it on as it is.
+pub use hapa_protocol::api::StopReason;
 
 /// The special tokens the prompt layout uses.
 #[derive(Debug, Clone, Copy)]

@@ -9,9 +9,9 @@ use axum::response::sse::Event;
 use futures_util::Stream;
 use hapa_model::{Sampling, StopRules};
 use hapa_protocol::api::{
-    self, CompleteRequest, CompleteResponse, CompletionChoice, CompletionMode, DEFAULT_COMPLETION_TOKENS,
-    GenerateRequest, GenerateResponse, GenerateStatus, MAX_CODE_CHARS, MAX_COMPLETION_TOKENS, MAX_FILE_PATH_CHARS,
-    MAX_QUESTION_CHARS, PYTHON, TextDelta,
+    CompleteRequest, CompleteResponse, CompletionChoice, CompletionMode, DEFAULT_COMPLETION_TOKENS, GenerateRequest,
+    GenerateResponse, GenerateStatus, MAX_CODE_CHARS, MAX_COMPLETION_TOKENS, MAX_FILE_PATH_CHARS, MAX_QUESTION_CHARS,
+    PYTHON, TextDelta,
 };
 use serde::Serialize;
 
@@ -99,20 +99,6 @@ pub fn complete_job(request: &CompleteRequest) -> Result<Job, ApiError> {
     })
 }
 
-/// The wire form of a stop reason.
-pub fn stop_reason(reason: hapa_model::StopReason) -> api::StopReason {
-    use hapa_model::StopReason as Model;
-    match reason {
-        Model::EndOfText => api::StopReason::EndOfText,
-        Model::EndOfLine => api::StopReason::EndOfLine,
-        Model::EndOfBlock => api::StopReason::EndOfBlock,
-        Model::StopString => api::StopReason::StopString,
-        Model::MaxTokens => api::StopReason::MaxTokens,
-        Model::ContextFull => api::StopReason::ContextFull,
-        Model::Cancelled => api::StopReason::Cancelled,
-    }
-}
-
 /// A count for the wire.
 pub fn count(tokens: usize) -> u32 {
     u32::try_from(tokens).unwrap_or(u32::MAX)
@@ -135,7 +121,7 @@ pub fn generate_response(request_id: String, output: Output) -> GenerateResponse
         generated_code: output.text,
         explanation: output.explanation,
         model: output.model,
-        stop_reason: stop_reason(output.stop_reason),
+        stop_reason: output.stop_reason,
         prompt_tokens: count(output.prompt_tokens),
         generated_tokens: count(output.generated_tokens),
     }
@@ -147,7 +133,7 @@ pub fn complete_response(id: String, output: Output) -> CompleteResponse {
         id,
         completions: vec![CompletionChoice { text: output.text }],
         model: output.model,
-        stop_reason: stop_reason(output.stop_reason),
+        stop_reason: output.stop_reason,
         prompt_tokens: count(output.prompt_tokens),
         generated_tokens: count(output.generated_tokens),
     }

@@ -39,17 +39,20 @@ pub struct StopRules {
     pub max_tokens: usize,
     /// Stop before any of these strings.
     pub stop_strings: Vec<String>,
+    /// Never end at the model's end-of-text token: write until another rule stops (vLLM's
+    /// `ignore_eos`, for load tests and anything that needs an exact length).
+    pub ignore_end_of_text: bool,
 }
 
 impl StopRules {
     /// The rest of the current line, at most `max_tokens` tokens.
     pub fn line(max_tokens: usize) -> Self {
-        Self { end_of_line: true, end_of_block: false, max_tokens, stop_strings: Vec::new() }
+        Self { end_of_line: true, end_of_block: false, max_tokens, stop_strings: Vec::new(), ignore_end_of_text: false }
     }
 
     /// Lines up to the end of the current block, at most `max_tokens` tokens.
     pub fn block(max_tokens: usize) -> Self {
-        Self { end_of_line: false, end_of_block: true, max_tokens, stop_strings: Vec::new() }
+        Self { end_of_line: false, end_of_block: true, max_tokens, stop_strings: Vec::new(), ignore_end_of_text: false }
     }
 }
 

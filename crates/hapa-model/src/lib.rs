@@ -176,7 +176,10 @@ impl CodeModel {
         let prompt = self.prompt(request);
         let mut cache = self.network.new_cache()?;
         let mut sampler = decode::Sampler::new(request.sampling);
-        let banned = [self.special.fim_prefix, self.special.fim_suffix, self.special.fim_middle];
+        let mut banned = vec![self.special.fim_prefix, self.special.fim_suffix, self.special.fim_middle];
+        if request.stop.ignore_end_of_text {
+            banned.push(self.special.end_of_text);
+        }
         let cursor_line = cursor_line(&request.prefix);
 
         let mut logits = self.network.feed(&mut cache, &prompt)?;

@@ -440,6 +440,10 @@ pub struct OpenAiCompletionRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(max_length = 256))]
     pub user: Option<String>,
+    /// vLLM's extension: write past the model's end-of-text token, until `max_tokens` or a stop
+    /// string (load tests use it for answers of an exact length).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ignore_eos: Option<bool>,
 }
 
 /// Who wrote a chat message.

@@ -1,6 +1,6 @@
 //! OpenAI-compatible routes, `POST /v1/completions` and `POST /v1/chat/completions`: a faithful
 //! subset (model, prompt / messages, suffix, max_tokens, temperature, top_p, stop, stream, seed,
-//! n = 1, user) served by the same provider, keys and permissions as `/api/v1`, so OpenAI
+//! n = 1, user, and vLLM's ignore_eos) served by the same provider, keys and permissions as `/api/v1`, so OpenAI
 //! clients and editors work against HAPA unchanged. Errors on these routes take OpenAI's shape
 //! `{"error": {"message", "type", "code"}}` ([`openai_errors`]); `code` is HAPA's stable code.
 
@@ -48,6 +48,7 @@ pub fn completion_job(request: &OpenAiCompletionRequest) -> Result<Job, ApiError
         end_of_block: false,
         max_tokens: max_tokens(request.max_tokens, DEFAULT_COMPLETION_TOKENS)?,
         stop_strings: stop_strings(request.stop.as_ref())?,
+        ignore_end_of_text: request.ignore_eos.unwrap_or(false),
     };
     Ok(Job {
         prompt: Prompt::Infill { prefix: request.prompt.clone(), suffix },

@@ -145,6 +145,9 @@ impl Upstream {
         if !stop.is_empty() {
             body["stop"] = json!(stop);
         }
+        if job.stop.ignore_end_of_text {
+            body["ignore_eos"] = json!(true);
+        }
         match &job.prompt {
             Prompt::Infill { prefix, suffix } => {
                 let (prefix, suffix) = (prompt::tail(prefix), prompt::head(suffix));

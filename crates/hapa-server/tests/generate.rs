@@ -16,10 +16,10 @@ const GENERATE: &str = "/api/v1/code/generate";
 const COMPLETIONS: &str = "/v1/completions";
 const CHAT: &str = "/v1/chat/completions";
 
-/// A completion request that writes for long (256 tokens, sampled hot, so the end-of-text
-/// token is unlikely early): time to cancel it.
+/// A completion request that writes for long (256 tokens, past any end-of-text token): time to
+/// cancel it.
 fn long_completion(stream: bool) -> Value {
-    json!({ "prompt": "import os\n\ndef main():\n    ", "max_tokens": 256, "temperature": 2.0, "stream": stream })
+    json!({ "prompt": "import os\n\ndef main():\n    ", "max_tokens": 256, "ignore_eos": true, "stream": stream })
 }
 
 /// The events of a server-sent event stream: (event name, data).
@@ -324,6 +324,12 @@ async fn openai_compatible_routes_answer_in_openais_shapes() {
         usage["total_tokens"].as_u64().unwrap(),
         usage["prompt_tokens"].as_u64().unwrap() + usage["completion_tokens"].as_u64().unwrap()
     );
+
+    // vLLM's ignore_eos: the answer runs to max_tokens, past the end-of-text token.
+    let body = json!({ "prompt": "x = 1\n", "max_tokens": 40, "temperature": 0, "ignore_eos": true });
+    let answer: Value = server.post(COMPLETIONS, Some(&key), &[], &body).await.json().await.unwrap();
+    assert_eq!(answer["usage"]["completion_tokens"], 40, "{answer}");
+    assert_eq!(answer["choices"][0]["finish_reason"], "length", "{answer}");
 
     let messages = json!([
         { "role": "system", "content": "You are a helpful assistant." },

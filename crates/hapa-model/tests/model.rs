@@ -43,7 +43,13 @@ fn greedy_decoding_matches_the_trainer() {
 fn returning_break_from_the_callback_stops_decoding_between_tokens() {
     let model = load();
     let request = CompletionRequest {
-        stop: StopRules { end_of_line: false, end_of_block: false, max_tokens: 64, stop_strings: Vec::new(), ignore_end_of_text: false },
+        stop: StopRules {
+            end_of_line: false,
+            end_of_block: false,
+            max_tokens: 64,
+            stop_strings: Vec::new(),
+            ignore_end_of_text: false,
+        },
         syntax_aware: false,
         ..CompletionRequest::rest_of_line("import os\n\n\ndef main():\n    ", "", 64)
     };

@@ -1,32 +1,65 @@
 // The "HAPA" activity-bar view: hosts the leptos chat app (out/webview) under a strict CSP
-// and answers its messages. The webview never talks to the network or sees the API key.
+// and answers its messages. The webview never talks to the network or sees the API key: the
+// host streams answers from the server through the Rust core and forwards them as messages.
 import * as crypto from 'crypto';
+import * as path from 'path';
 import * as vscode from 'vscode';
-import { hapaCore, type ToWebview } from './core';
+import type { ApiKeyStore } from './apiKey';
+import type { LocalModel } from './localModel';
+import { hapaCore, type FromWebview, type ToWebview } from './core';
+import { serverUrl } from './server';
+
+/** The longest an answer may stream before it is given up. */
+const ANSWER_TIMEOUT_MS = 120_000;
+const FEEDBACK_TIMEOUT_MS = 5_000;
+/** Tokens of an answer from the bundled model (as the server's generate). */
+const LOCAL_ANSWER_TOKENS = 160;
+/** Context sent with a question at most: the end of the file up to the cursor, or the selection. */
+const MAX_CONTEXT_CHARS = 8_000;
+
+interface Answering {
+    abort: AbortController;
+}
+
+interface EditorContext {
+    code: string;
+    fileName: string;
+    description: string;
+}
 
 export class ChatViewProvider implements vscode.WebviewViewProvider {
     static readonly viewId = 'hapa.chat';
+    private view: vscode.WebviewView | undefined;
+    private nextAnswer = 1;
+    private answering: Answering | undefined;
 
     constructor(
         private readonly extensionUri: vscode.Uri,
+        private readonly keys: ApiKeyStore,
+        private readonly localModel: LocalModel,
         private readonly log: vscode.LogOutputChannel,
     ) {}
 
     async resolveWebviewView(view: vscode.WebviewView): Promise<void> {
+        this.view = view;
         const bundle = vscode.Uri.joinPath(this.extensionUri, 'out', 'webview');
         view.webview.options = { enableScripts: true, enableCommandUris: false, localResourceRoots: [bundle] };
-        view.webview.onDidReceiveMessage((raw: unknown) => this.receive(view.webview, raw));
+        view.webview.onDidReceiveMessage((raw: unknown) => this.receive(raw));
+        view.onDidDispose(() => {
+            this.stop();
+            this.view = undefined;
+        });
         // The app's .wasm travels inside the page, so the webview needs no connect-src at all.
         const wasm = await vscode.workspace.fs.readFile(vscode.Uri.joinPath(bundle, 'hapa_webview_bg.wasm'));
         view.webview.html = this.html(view.webview, bundle, Buffer.from(wasm).toString('base64'));
     }
 
-    private receive(webview: vscode.Webview, raw: unknown): void {
-        let message;
+    private receive(raw: unknown): void {
+        let message: FromWebview;
         try {
             message = hapaCore().parseWebviewMessage(raw);
         } catch (error) {
-            this.log.warn(`ignored a message from the chat view: ${error instanceof Error ? error.message : error}`);
+            this.log.warn(`ignored a message from the chat view: ${errorText(error)}`);
             return;
         }
         switch (message.type) {
@@ -34,16 +67,152 @@ export class ChatViewProvider implements vscode.WebviewViewProvider {
                 this.log.info(`chat view ready (protocol ${message.protocol})`);
                 break;
             case 'ask':
-                this.post(webview, {
-                    type: 'notice',
-                    text: 'HAPA cannot answer in the chat yet. Meanwhile, "HAPA: Validate Python File" checks your file.',
-                });
+                void this.ask(message.text, message.withContext);
+                break;
+            case 'stop':
+                this.stop();
+                break;
+            case 'newChat':
+                this.stop();
+                break;
+            case 'insertCode':
+                void insertCode(message.code, message.target, this.log);
+                break;
+            case 'copyCode':
+                void vscode.env.clipboard
+                    .writeText(message.code)
+                    .then(() => vscode.window.setStatusBarMessage('HAPA: code copied', 3000));
+                break;
+            case 'rate':
+                void this.rate(message.requestId, message.rating);
                 break;
         }
     }
 
-    private post(webview: vscode.Webview, message: ToWebview): void {
-        void webview.postMessage(message);
+    private stop(): void {
+        this.answering?.abort.abort();
+    }
+
+    private async ask(question: string, withContext: boolean): Promise<void> {
+        if (this.answering) {
+            this.post({ type: 'notice', text: 'HAPA is still answering: press Stop first.' });
+            return;
+        }
+        const abort = new AbortController();
+        this.answering = { abort };
+        const context = withContext ? editorContext() : undefined;
+        const mode = vscode.workspace.getConfiguration('hapa').get<string>('mode', 'auto');
+        try {
+            if (mode !== 'local') {
+                const failure = await this.answerRemotely(question, context, abort.signal);
+                if (!failure) return;
+                if (mode === 'remote') return;
+                // Auto: the bundled model answers instead; the failed answer above says why.
+                this.log.warn(`HAPA chat: the server did not answer (${failure}); the local model answers`);
+            }
+            await this.answerLocally(question, context, abort.signal);
+        } finally {
+            this.answering = undefined;
+        }
+    }
+
+    /** One answer from the server; returns why it failed (already shown), or undefined. */
+    private async answerRemotely(question: string, context: EditorContext | undefined, stop: AbortSignal): Promise<string | undefined> {
+        const answer = this.begin(context);
+        const started = performance.now();
+        let streamed = '';
+        try {
+            const key = await this.keys.get();
+            if (!key) throw new Error('No API key is set: run "HAPA: Set API Key" to ask the server.');
+            const signal = AbortSignal.any([stop, AbortSignal.timeout(ANSWER_TIMEOUT_MS)]);
+            const result = await hapaCore().generateStream(
+                serverUrl(),
+                key,
+                question,
+                context?.code,
+                context?.fileName,
+                ANSWER_TIMEOUT_MS,
+                signal,
+                (text) => {
+                    streamed += text;
+                    this.post({ type: 'answerDelta', answer, text });
+                },
+            );
+            if (!result.code.trim() && result.errorMessage) throw new Error(result.errorMessage);
+            this.finish(answer, result.code, `hapa-server (${result.model})`, started, result.requestId, result.explanation, false);
+            return undefined;
+        } catch (error) {
+            if (stop.aborted) {
+                this.finish(answer, streamed, 'hapa-server', started, undefined, undefined, true);
+                return undefined;
+            }
+            this.log.error(`HAPA chat: ${errorText(error)}`);
+            this.post({ type: 'answerFailed', answer, message: errorText(error) });
+            return errorText(error);
+        }
+    }
+
+    /** One answer from the bundled model, in its worker thread. */
+    private async answerLocally(question: string, context: EditorContext | undefined, stop: AbortSignal): Promise<void> {
+        const answer = this.begin(context);
+        const started = performance.now();
+        try {
+            const result = await this.localModel.answer(question, context?.code, LOCAL_ANSWER_TOKENS, (text) =>
+                this.post({ type: 'answerDelta', answer, text }),
+            stop);
+            this.finish(answer, result.text, 'local model (hapa-code)', started, undefined, undefined, stop.aborted);
+        } catch (error) {
+            this.log.error(`HAPA chat (local model): ${errorText(error)}`);
+            this.post({ type: 'answerFailed', answer, message: `The bundled model failed: ${errorText(error)}` });
+        }
+    }
+
+    private begin(context: EditorContext | undefined): number {
+        const answer = this.nextAnswer++;
+        this.post({ type: 'answerStarted', answer, context: context?.description ?? null });
+        return answer;
+    }
+
+    private finish(
+        answer: number,
+        code: string,
+        backend: string,
+        started: number,
+        requestId: string | undefined,
+        explanation: string | undefined,
+        stopped: boolean,
+    ): void {
+        this.post({
+            type: 'answerDone',
+            answer,
+            code,
+            explanation: explanation ?? null,
+            requestId: requestId ?? null,
+            backend,
+            elapsedMs: performance.now() - started,
+            parses: hapaCore().validatePython(code).length === 0,
+            stopped,
+        });
+    }
+
+    private async rate(requestId: string, rating: 'up' | 'down'): Promise<void> {
+        if (!vscode.workspace.getConfiguration('hapa.feedback').get<boolean>('enabled', true)) {
+            this.log.info('HAPA chat: feedback is off (hapa.feedback.enabled); nothing sent');
+            return;
+        }
+        try {
+            const key = await this.keys.get();
+            if (!key) throw new Error('No API key is set: run "HAPA: Set API Key".');
+            await hapaCore().sendFeedback(serverUrl(), key, requestId, rating, FEEDBACK_TIMEOUT_MS);
+            this.log.info(`HAPA chat: feedback ${rating} sent for ${requestId}`);
+        } catch (error) {
+            this.log.error(`HAPA chat feedback: ${errorText(error)}`);
+            void vscode.window.showWarningMessage(`HAPA could not send your feedback: ${errorText(error)}`);
+        }
+    }
+
+    private post(message: ToWebview): void {
+        void this.view?.webview.postMessage(message);
     }
 
     private html(webview: vscode.Webview, bundle: vscode.Uri, wasmBase64: string): string {
@@ -79,4 +248,56 @@ init({ module_or_path: Uint8Array.from(atob(encoded), (c) => c.charCodeAt(0)) })
 </body>
 </html>`;
     }
+}
+
+/** The code a question is about: the selection, or the file up to the cursor (its end). */
+function editorContext(): EditorContext | undefined {
+    const editor = vscode.window.activeTextEditor;
+    if (!editor || editor.document.languageId !== 'python') return undefined;
+    const fileName = path.basename(editor.document.fileName);
+    const selection = editor.selection;
+    if (!selection.isEmpty) {
+        const code = editor.document.getText(selection).slice(-MAX_CONTEXT_CHARS);
+        return { code, fileName, description: `selection of ${fileName}, lines ${selection.start.line + 1}-${selection.end.line + 1}` };
+    }
+    const upToCursor = editor.document.getText(new vscode.Range(new vscode.Position(0, 0), selection.active));
+    return {
+        code: upToCursor.slice(-MAX_CONTEXT_CHARS),
+        fileName,
+        description: `${fileName} up to line ${selection.active.line + 1}`,
+    };
+}
+
+/**
+ * Puts a code block into the active Python editor at the cursor or over the selection, as one
+ * undoable edit, after splicing it into the module and re-parsing: code that would add a syntax
+ * error is flagged with where, and goes in only if the user says so.
+ */
+export async function insertCode(code: string, target: 'cursor' | 'selection', log: vscode.LogOutputChannel): Promise<boolean> {
+    const editor = vscode.window.activeTextEditor ?? vscode.window.visibleTextEditors.find((e) => e.document.languageId === 'python');
+    if (!editor) {
+        void vscode.window.showWarningMessage('HAPA: open a Python file and put the cursor where the code should go, then insert again.');
+        return false;
+    }
+    const document = editor.document;
+    const range = target === 'selection' ? new vscode.Range(editor.selection.start, editor.selection.end) : new vscode.Range(editor.selection.active, editor.selection.active);
+    const text = document.getText();
+    const before = text.slice(0, document.offsetAt(range.start));
+    const after = text.slice(document.offsetAt(range.end));
+    const check = hapaCore().checkInsertion(before, code, after);
+    if (!check.acceptable) {
+        const first = check.problems[0];
+        const where = first ? `line ${first.startLine + 1}: ${first.message}` : 'a syntax error';
+        const warning = `HAPA: this code would break ${path.basename(document.fileName)} (${where}).`;
+        log.warn(`${warning} ${check.problems.length} new syntax error(s)`);
+        const choice = await vscode.window.showWarningMessage(warning, 'Insert Anyway', 'Cancel');
+        if (choice !== 'Insert Anyway') return false;
+    }
+    const done = await editor.edit((edit) => edit.replace(range, code));
+    if (!done) void vscode.window.showWarningMessage('HAPA: the editor refused the insertion (was the file changed meanwhile?). Try again.');
+    return done;
+}
+
+function errorText(error: unknown): string {
+    return error instanceof Error ? error.message : String(error);
 }

@@ -23,7 +23,9 @@ export function activate(context: vscode.ExtensionContext): void {
         vscode.languages.registerInlineCompletionItemProvider({ language: 'python' }, completions),
         vscode.window.registerWebviewViewProvider(
             ChatViewProvider.viewId,
-            new ChatViewProvider(context.extensionUri, log),
+            new ChatViewProvider(context.extensionUri, keys, localModel, log),
+            // The conversation lives in the page: hiding the side bar must not lose it.
+            { webviewOptions: { retainContextWhenHidden: true } },
         ),
         vscode.commands.registerCommand('hapa.validateFile', () => validator.validateActiveFile()),
         vscode.commands.registerCommand('hapa.checkServer', () => checkServer(keys, log)),

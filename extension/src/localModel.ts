@@ -5,15 +5,30 @@ import * as path from 'path';
 import * as vscode from 'vscode';
 import { Worker } from 'worker_threads';
 
-export interface LocalRequest {
+/** The rest of a line at the cursor (inline completions). */
+export interface LineRequest {
+    kind: 'line';
     id: number;
     prefix: string;
     suffix: string;
     maxTokens: number;
 }
 
+/** A chat answer written offline; `stop` is a shared flag the host sets to 1 to stop decoding. */
+export interface AnswerRequest {
+    kind: 'answer';
+    id: number;
+    question: string;
+    context: string | undefined;
+    maxTokens: number;
+    stop: SharedArrayBuffer;
+}
+
+export type LocalRequest = LineRequest | AnswerRequest;
+
 export type LocalAnswer =
     | { id: number; text: string; ms: number }
+    | { id: number; delta: string }
     | { id: number; error: string }
     | { id: number; superseded: true };
 
@@ -21,6 +36,7 @@ export class LocalModel implements vscode.Disposable {
     private worker: Worker | undefined;
     private nextId = 1;
     private readonly pending = new Map<number, (answer: LocalAnswer) => void>();
+    private readonly deltas = new Map<number, (text: string) => void>();
 
     constructor(private readonly extensionUri: vscode.Uri, private readonly log: vscode.LogOutputChannel) {}
 
@@ -34,11 +50,38 @@ export class LocalModel implements vscode.Disposable {
                 this.pending.delete(id);
                 resolve({ id, superseded: true });
             });
-            worker.postMessage({ id, prefix, suffix, maxTokens } satisfies LocalRequest);
+            worker.postMessage({ kind: 'line', id, prefix, suffix, maxTokens } satisfies LocalRequest);
         });
         if ('error' in answer) throw new Error(answer.error);
         if ('superseded' in answer) return { text: '', ms: 0 };
+        if ('delta' in answer) throw new Error('the local model answered a line with a stream');
         return answer;
+    }
+
+    /**
+     * A chat answer from the bundled model: `onDelta` sees each piece as it is decoded; `signal`
+     * stops decoding between tokens. Resolves with the whole code.
+     */
+    async answer(question: string, context: string | undefined, maxTokens: number, onDelta: (text: string) => void, signal: AbortSignal): Promise<{ text: string; ms: number }> {
+        const worker = this.start();
+        const id = this.nextId++;
+        const stop = new SharedArrayBuffer(4);
+        const onAbort = () => Atomics.store(new Int32Array(stop), 0, 1);
+        signal.addEventListener('abort', onAbort);
+        try {
+            const answer = await new Promise<LocalAnswer>((resolve) => {
+                this.pending.set(id, resolve);
+                this.deltas.set(id, onDelta);
+                worker.postMessage({ kind: 'answer', id, question, context, maxTokens, stop } satisfies LocalRequest);
+            });
+            if ('error' in answer) throw new Error(answer.error);
+            if ('superseded' in answer) throw new Error('the local model was busy with a newer request; ask again');
+            if ('delta' in answer) throw new Error('unexpected delta');
+            return answer;
+        } finally {
+            signal.removeEventListener('abort', onAbort);
+            this.deltas.delete(id);
+        }
     }
 
     dispose(): void {
@@ -53,6 +96,10 @@ export class LocalModel implements vscode.Disposable {
             workerData: { modelDir: path.join(this.extensionUri.fsPath, 'models') },
         });
         worker.on('message', (answer: LocalAnswer) => {
+            if ('delta' in answer) {
+                this.deltas.get(answer.id)?.(answer.delta);
+                return;
+            }
             const resolve = this.pending.get(answer.id);
             this.pending.delete(answer.id);
             resolve?.(answer);

@@ -30,8 +30,17 @@ function drain(): void {
         const started = performance.now();
         let answer: LocalAnswer;
         try {
-            const completion = load().completeLine(request.prefix, request.suffix, request.maxTokens);
-            answer = { id: request.id, text: completion.text, ms: performance.now() - started };
+            if (request.kind === 'line') {
+                const completion = load().completeLine(request.prefix, request.suffix, request.maxTokens);
+                answer = { id: request.id, text: completion.text, ms: performance.now() - started };
+            } else {
+                const stop = new Int32Array(request.stop);
+                const completion = load().answer(request.question, request.context, request.maxTokens, (text) => {
+                    parentPort?.postMessage({ id: request.id, delta: text } satisfies LocalAnswer);
+                    return Atomics.load(stop, 0) === 0;
+                });
+                answer = { id: request.id, text: completion.text, ms: performance.now() - started };
+            }
         } catch (error) {
             answer = { id: request.id, error: error instanceof Error ? error.message : String(error) };
         }

@@ -5,9 +5,10 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { createRequire } from 'node:module';
 import { after, before } from 'node:test';
 
-import { FIXTURE_WORKSPACE, Workbench, e2eTest, startHapaServer, waitFor } from './harness.mjs';
+import { FIXTURE_WORKSPACE, REPO_ROOT, Workbench, e2eTest, startHapaServer, waitFor } from './harness.mjs';
 
 /** 1-based lines of broken.py that carry a `# syntax error` comment: where Problems must point. */
 const BROKEN_LINES = readFileSync(path.join(FIXTURE_WORKSPACE, 'broken.py'), 'utf8')
@@ -185,23 +186,114 @@ e2eTest('Check Server reports a running server as ok and a stopped one as not re
     server = await server.restart();
 });
 
-e2eTest('a question typed in the chat reaches the host and its answer shows as text', { timeoutMs: 120_000 }, session, async (wb) => {
+e2eTest('the chat streams an answer from the server, inserts it through the syntax check, and sends 👎', { timeoutMs: 240_000 }, session, async (wb, t) => {
+    if (serverError) throw serverError;
+    // The key stored by the Set API Key test is in SecretStorage. The cursor goes on a fresh
+    // line at the end of valid.py: the question's context and where Insert at Cursor puts code.
+    await wb.openFile('valid.py');
+    await wb.page.locator('.monaco-editor .view-lines').first().click();
+    // The file ends with a newline: Control+End then Enter leaves the cursor at column 0 of an
+    // empty last line, so the text before the cursor is the whole file as saved.
+    await wb.page.keyboard.press('Control+End');
+    await wb.page.keyboard.press('Enter');
+    const before = await savedText(wb, 'valid.py');
+
     await wb.openHapaView();
     const frame = await wb.frameWith('main#hapa-chat[data-hapa-ready="true"]', { timeoutMs: 90_000 });
-    const question = 'Write <b>fizzbuzz</b>';
+    const question = 'Write a function that returns the <b>sum</b> of a list of numbers';
+    // Every state the answer goes through, recorded in the page as it changes (polling from here
+    // could miss a short stream): `state stop=<Stop shown> code=<characters shown>`.
+    await frame.evaluate(() => {
+        const seen = (window.hapaStates = []);
+        const record = () => {
+            const answer = [...document.querySelectorAll('li[data-answer]')].at(-1);
+            if (!answer) return;
+            const code = answer.querySelector('pre.hapa-code code')?.textContent ?? '';
+            const line = `${answer.dataset.state} stop=${!!document.querySelector('#hapa-stop')} code=${code.length}`;
+            if (seen.at(-1) !== line) seen.push(line);
+        };
+        new MutationObserver(record).observe(document.body, { subtree: true, childList: true, attributes: true, characterData: true });
+    });
     await frame.locator('#hapa-input').fill(question);
     await frame.locator('#hapa-input').press('Enter');
 
-    const history = frame.locator('ol#hapa-history > li');
-    // The user's line at once; the host's notice after a round trip through the Rust core's
-    // message check in the extension host.
-    await history.nth(1).waitFor({ state: 'visible', timeout: 30_000 });
-    assert.equal(await history.nth(0).getAttribute('data-author'), 'user');
-    assert.equal((await history.nth(0).locator('.hapa-text').textContent())?.trim(), question);
-    assert.equal(await history.nth(0).locator('b').count(), 0, 'markup in a question is shown as text');
-    assert.equal(await history.nth(1).getAttribute('data-author'), 'hapa');
-    assert.match((await history.nth(1).locator('.hapa-text').textContent()) ?? '', /cannot answer in the chat yet/);
+    const user = frame.locator('ol#hapa-history > li[data-author="user"]').last();
+    await user.waitFor({ state: 'visible', timeout: 30_000 });
+    assert.match((await user.textContent()) ?? '', /<b>sum<\/b>/, 'markup in a question is shown as text');
+    assert.equal(await user.locator('b').count(), 0);
     assert.equal(await frame.locator('#hapa-input').inputValue(), '', 'the input is cleared');
+
+    // The answer shows while it is written (Stop offered), then completes.
+    const answer = frame.locator('ol#hapa-history > li[data-answer]').last();
+    await answer.waitFor({ state: 'visible', timeout: 30_000 });
+    await waitFor('the answer to complete', async () => {
+        const state = await answer.getAttribute('data-state');
+        return state === 'done' || state === 'failed' ? state : undefined;
+    }, { timeoutMs: 120_000 });
+    const states = await frame.evaluate(() => window.hapaStates);
+    t.diagnostic(`states seen: ${states.join(' | ')}`);
+    assert.equal(await answer.getAttribute('data-state'), 'done', (await answer.textContent()) ?? '');
+    const streaming = states.filter((line) => line.startsWith('streaming'));
+    assert.ok(streaming.length > 0 && streaming.every((line) => line.includes('stop=true')), `streamed with a Stop button: ${states}`);
+    assert.ok(streaming.some((line) => !line.endsWith('code=0')), `code showed before the answer was done: ${states}`);
+    assert.equal(await frame.locator('#hapa-stop').isVisible(), false, 'no Stop once done');
+    assert.match((await answer.locator('.hapa-context').textContent()) ?? '', /valid\.py/, 'the context sent is shown');
+    assert.match((await answer.locator('.hapa-meta').textContent()) ?? '', /hapa-server \(hapa-code\) · \d+ ms/);
+    const code = (await answer.locator('pre.hapa-code code').textContent()) ?? '';
+    t.diagnostic(`answer: ${JSON.stringify(code)}`);
+    assert.ok(code.trim().length > 0, 'the answer has code');
+
+    // Insert at Cursor goes through the same splice check as every insertion (the Rust core,
+    // loaded here too, says what to expect); an acceptable snippet lands as one undoable edit.
+    const check = core().checkInsertion(before, code, '');
+    t.diagnostic(`after ${JSON.stringify(before.slice(-40))} the core says the insertion is ${check.acceptable ? 'acceptable' : `not acceptable: ${JSON.stringify(check.problems)}`}`);
+    await wb.clearNotifications();
+    await answer.locator('.hapa-insert').first().click();
+    if (check.acceptable) {
+        await waitFor('the code in the editor', async () => (await editorText(wb)).includes(firstLine(code)) || undefined, { timeoutMs: 15_000 });
+        assert.equal(await savedText(wb, 'valid.py'), before + code, 'inserted at the cursor, exactly');
+    } else {
+        await wb.waitForNotification(/HAPA: this code would break valid\.py/, { timeoutMs: 15_000 });
+        await wb.clearNotifications();
+        assert.equal(await savedText(wb, 'valid.py', { changed: false }), before, 'flagged code is not inserted silently');
+    }
+
+    // 👎 reaches the server's feedback store, under this answer's request id.
+    await answer.locator('.hapa-down').click();
+    const stored = await waitFor('the 👎 in the feedback store', async () => {
+        const all = await server.feedback();
+        return all.find((record) => record.event === 'down');
+    }, { timeoutMs: 15_000 });
+    t.diagnostic(`stored feedback: ${JSON.stringify(stored)}`);
+    assert.equal(stored.key_name, 'e2e-user');
+    assert.match(stored.request_id, /\S{8,}/);
+    assert.equal(await answer.locator('.hapa-down').getAttribute('aria-pressed'), 'true');
+});
+
+e2eTest('chat code that would break the file is flagged, not inserted', { timeoutMs: 120_000 }, session, async (wb) => {
+    // Put the cursor inside `-> str:` of `def greet(...)`: no function body fits there.
+    await wb.openFile('valid.py');
+    const editor = wb.page.locator('.monaco-editor .view-lines').first();
+    await editor.click();
+    await wb.page.keyboard.press('Control+Home');
+    const before = await savedText(wb, 'valid.py', { changed: false });
+    const line = before.split('\n').findIndex((l) => l.startsWith('def '));
+    assert.ok(line >= 0, 'valid.py has a def');
+    for (let i = 0; i < line; i++) await wb.page.keyboard.press('ArrowDown');
+    await wb.page.keyboard.press('End');
+    await wb.page.keyboard.press('ArrowLeft');
+    await wb.page.keyboard.press('ArrowLeft');
+
+    await wb.openHapaView();
+    const frame = await wb.frameWith('main#hapa-chat[data-hapa-ready="true"]', { timeoutMs: 30_000 });
+    const answer = frame.locator('ol#hapa-history > li[data-answer][data-state="done"]').last();
+    await wb.clearNotifications();
+    await answer.locator('.hapa-insert').first().click();
+    const warning = await wb.waitForNotification(/HAPA: this code would break valid\.py \(line \d+/, { timeoutMs: 15_000 });
+    assert.equal(warning.severity, 'warning');
+    // Dismissed: the file is as it was.
+    await wb.clearNotifications();
+    assert.equal(await savedText(wb, 'valid.py', { changed: false }), before);
 });
 
 e2eTest('activation is logged with its duration', { timeoutMs: 60_000 }, session, async (wb, t) => {
@@ -216,6 +308,37 @@ e2eTest('activation is logged with its duration', { timeoutMs: 60_000 }, session
     t.diagnostic(`activation took ${activation} ms`);
     assert.ok(Number.isFinite(activation), `activation ${activation} ms`);
 });
+
+/** The editor's text as shown (spaces restored). */
+async function editorText(wb) {
+    return (await wb.page.locator('.monaco-editor .view-lines').first().innerText()).replace(/\u00a0/g, ' ');
+}
+
+/**
+ * Saves the active editor and reads `relative` from disk: the document's exact text. `changed`:
+ * the document was edited since it was last saved, so wait for the write itself.
+ */
+async function savedText(wb, relative, { changed = true } = {}) {
+    const file = wb.workspacePath(relative);
+    const before = (await fs.stat(file)).mtimeMs;
+    await wb.runCommand('File: Save');
+    if (changed) {
+        await waitFor(`${relative} to be written`, async () => (await fs.stat(file)).mtimeMs !== before || undefined, {
+            timeoutMs: 10_000,
+            describe: async () => `tabs: ${JSON.stringify(await wb.page.locator('.tabs-container .tab').evaluateAll((tabs) => tabs.map((tab) => tab.className)))}`,
+        });
+    }
+    return fs.readFile(file, 'utf8');
+}
+
+function firstLine(code) {
+    return code.split('\n').find((line) => line.trim()) ?? '';
+}
+
+/** The Rust core as the extension loads it (out/wasm), for what a check should conclude. */
+function core() {
+    return createRequire(import.meta.url)(path.join(REPO_ROOT, 'out/wasm/hapa_wasm.js'));
+}
 
 async function findFiles(dir, keep) {
     const entries = await fs.readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
@@ -264,6 +387,24 @@ e2eTest('the bundled model offers ghost text for a partial line and Tab accepts 
         return lines.includes(typed + suggested) || undefined;
     }, { timeoutMs: 10_000 });
     assert.equal(await ghost.count(), 0, 'ghost text gone once accepted');
+});
+
+e2eTest('with the local backend the chat is answered by the bundled model, offline', { timeoutMs: 180_000 }, session, async (wb, t) => {
+    await selectBackend(wb, 'local');
+    await waitForStatus(wb, 'HAPA: Local');
+    await wb.openHapaView();
+    const frame = await wb.frameWith('main#hapa-chat[data-hapa-ready="true"]', { timeoutMs: 30_000 });
+    const answers = frame.locator('ol#hapa-history > li[data-answer]');
+    const count = await answers.count();
+    await frame.locator('#hapa-input').fill('print the numbers from 1 to 10');
+    await frame.locator('#hapa-input').press('Enter');
+    const answer = answers.nth(count);
+    await waitFor('the local answer', async () => ['done', 'failed'].includes(await answer.getAttribute('data-state')) || undefined, { timeoutMs: 120_000 });
+    t.diagnostic(`local answer: ${JSON.stringify(await answer.locator('pre.hapa-code code').textContent())}`);
+    assert.equal(await answer.getAttribute('data-state'), 'done', (await answer.textContent()) ?? '');
+    assert.match((await answer.locator('.hapa-meta').textContent()) ?? '', /^local model \(hapa-code\) · \d+ ms/);
+    assert.equal(await answer.locator('.hapa-down').count(), 0, 'no server answer, nothing to rate');
+    assert.equal(await answers.count(), count + 1, 'the server was not asked first');
 });
 
 e2eTest('completions come from the server, from the local model while it is down, and from the server again', { timeoutMs: 240_000 }, session, async (wb, t) => {

@@ -282,6 +282,11 @@ export async function startHapaServer({ timeoutMs = 60_000, bind = '127.0.0.1:0'
             const { stdout } = await execFileAsync(bin, ['--data-dir', dataDir, 'keys', 'create', '--name', name, '--role', role]);
             return stdout.trim().split('\n').at(-1);
         },
+        /** `hapa-server feedback export`: every stored feedback, oldest first. */
+        async feedback() {
+            const { stdout } = await execFileAsync(bin, ['--data-dir', dataDir, 'feedback', 'export']);
+            return stdout.split('\n').filter((line) => line.trim()).map((line) => JSON.parse(line));
+        },
         async stop() {
             await stopGroup(child);
             await removeTempDir(root);

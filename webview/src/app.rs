@@ -1,55 +1,86 @@
-//! The chat's components. The DOM ids, labels and texts here are the ones `docs/CONTRACT.md`
-//! promises to the end-to-end tests; change them only together with it.
+//! The chat's components. The DOM ids, classes, labels and texts here are the ones
+//! `docs/CONTRACT.md` promises to the end-to-end tests; change them only together with it.
+//!
+//! Everything from the host or a model is rendered as text nodes (leptos escapes strings);
+//! nothing here sets `innerHTML`.
 
 use hapa_protocol::WEBVIEW_PROTOCOL_VERSION;
-use hapa_protocol::webview::{FromWebview, ToWebview};
+use hapa_protocol::webview::{CodeTarget, FromWebview, Rating};
+use leptos::either::Either;
 use leptos::{ev, html, prelude::*};
 
-use crate::compose::{self, KeyAction, KeyPress};
+use crate::compose::{self, KeyAction, KeyPress, Question};
+use crate::highlight;
 use crate::host;
-use crate::transcript::{Author, Transcript};
+use crate::transcript::{AnswerState, Author, Body, Finish, Transcript};
 
 /// The whole chat: header, history and composer. Owns the transcript and the link to the
 /// extension host.
 #[component]
 pub fn App() -> impl IntoView {
     let transcript = RwSignal::new(Transcript::default());
+    let streaming = Memo::new(move |_| transcript.with(Transcript::is_streaming));
 
-    let listener = window_event_listener(ev::message, move |event| match host::receive(&event.data()) {
-        Some(ToWebview::Notice { text }) => transcript.update(|t| {
-            t.push(Author::Hapa, text);
-        }),
-        None => {}
+    let listener = window_event_listener(ev::message, move |event| {
+        if let Some(message) = host::receive(&event.data()) {
+            transcript.maybe_update(|t| t.apply(message));
+        }
     });
     on_cleanup(move || listener.remove());
 
-    let ask = move |text: String| {
+    let post = Callback::new(|message: FromWebview| {
+        host::post(&message);
+    });
+    let ask = move |Question { text, with_context }: Question| {
         transcript.update(|t| {
             t.push(Author::User, text.clone());
         });
-        host::post(&FromWebview::Ask { text });
+        post.run(FromWebview::Ask { text, with_context });
     };
+    let new_chat = move |()| {
+        transcript.update(Transcript::clear);
+        post.run(FromWebview::NewChat);
+    };
+    let rate = Callback::new(move |(answer, rating): (u32, Rating)| {
+        if let Some(request_id) = transcript.try_update(|t| t.rate(answer, rating)).flatten() {
+            post.run(FromWebview::Rate { request_id, rating });
+        }
+    });
 
     // The host answers asynchronously, by which time the listener above is in place.
-    host::post(&FromWebview::Ready { protocol: WEBVIEW_PROTOCOL_VERSION });
+    post.run(FromWebview::Ready { protocol: WEBVIEW_PROTOCOL_VERSION });
 
     view! {
         <main id="hapa-chat" data-hapa-ready="true" aria-label="HAPA chat">
-            <Header />
-            <History transcript=transcript.read_only() />
-            <Composer on_send=ask />
+            <Header on_new_chat=new_chat />
+            <History transcript=transcript.read_only() post=post rate=rate />
+            <Composer on_send=ask on_stop=move |()| post.run(FromWebview::Stop) streaming=streaming />
         </main>
     }
 }
 
-/// The chat's title bar.
+/// The chat's title bar, with New Chat.
 #[component]
-pub fn Header() -> impl IntoView {
+pub fn Header(
+    /// Called when the user starts a new chat.
+    #[prop(into)]
+    on_new_chat: Callback<()>,
+) -> impl IntoView {
     view! {
         <header>
             <h1>"HAPA"</h1>
+            <button id="hapa-new-chat" type="button" aria-label="New chat" on:click=move |_| on_new_chat.run(())>
+                "New Chat"
+            </button>
         </header>
     }
+}
+
+/// What the history lists for a message; answers are looked up again as they change.
+#[derive(Clone)]
+enum Row {
+    Text(Author, String),
+    Answer(u32),
 }
 
 /// The conversation so far, oldest first, kept scrolled to the newest message; a hint
@@ -58,6 +89,10 @@ pub fn Header() -> impl IntoView {
 pub fn History(
     /// The conversation to show; this component only reads it.
     transcript: ReadSignal<Transcript>,
+    /// Sends a message to the host (the code blocks' buttons).
+    post: Callback<FromWebview>,
+    /// Rates an answer: `(answer id, rating)`.
+    rate: Callback<(u32, Rating)>,
 ) -> impl IntoView {
     let scroller = NodeRef::<html::Div>::new();
     Effect::new(move |_| {
@@ -66,19 +101,35 @@ pub fn History(
             scroller.set_scroll_top(scroller.scroll_height());
         }
     });
+    let rows = move || {
+        transcript.with(|t| {
+            let rows = t.messages().iter().map(|m| match &m.body {
+                Body::Text(text) => (m.id, Row::Text(m.author, text.clone())),
+                Body::Answer(answer) => (m.id, Row::Answer(answer.id)),
+            });
+            rows.collect::<Vec<_>>()
+        })
+    };
 
     view! {
         <div class="hapa-history" node_ref=scroller>
             <ol id="hapa-history" aria-label="Chat history" aria-live="polite">
-                <For
-                    each=move || transcript.with(|t| t.messages().to_vec())
-                    key=|message| message.id
-                    let:message
-                >
-                    <li class="hapa-message" data-author=message.author.as_str()>
-                        <span class="hapa-author">{message.author.label()}</span>
-                        <p class="hapa-text">{message.text}</p>
-                    </li>
+                <For each=rows key=|(id, _)| *id let:((_, row))>
+                    {match row {
+                        Row::Text(author, text) => {
+                            Either::Left(
+                                view! {
+                                    <li class="hapa-message" data-author=author.as_str()>
+                                        <span class="hapa-author">{author.label()}</span>
+                                        <p class="hapa-text">{text}</p>
+                                    </li>
+                                },
+                            )
+                        }
+                        Row::Answer(answer) => {
+                            Either::Right(view! { <AnswerItem answer transcript post rate /> })
+                        }
+                    }}
                 </For>
             </ol>
             <Show when=move || transcript.with(Transcript::is_empty)>
@@ -88,22 +139,179 @@ pub fn History(
     }
 }
 
-/// The input and its Send button. Enter sends, Shift+Enter starts a new line; blank input
-/// sends nothing.
+/// One of HAPA's answers, following it from the first streamed line to done, stopped or
+/// failed.
+#[component]
+fn AnswerItem(
+    /// The host's id for the answer.
+    answer: u32,
+    /// Where the answer is read from.
+    transcript: ReadSignal<Transcript>,
+    /// Sends a message to the host.
+    post: Callback<FromWebview>,
+    /// Rates an answer.
+    rate: Callback<(u32, Rating)>,
+) -> impl IntoView {
+    // One memo per part, so a delta re-renders only the code and a rating only the thumbs
+    // (keeping the focus where it is).
+    let state =
+        Memo::new(move |_| transcript.with(|t| t.answer(answer).map(|a| a.state)).unwrap_or(AnswerState::Failed));
+    let code = Memo::new(move |_| transcript.with(|t| t.answer(answer).map(|a| a.code.clone()).unwrap_or_default()));
+    let finish = Memo::new(move |_| transcript.with(|t| t.answer(answer).and_then(|a| a.finish.clone())));
+    let error = Memo::new(move |_| transcript.with(|t| t.answer(answer).and_then(|a| a.error.clone())));
+    let rating = Memo::new(move |_| transcript.with(|t| t.answer(answer).and_then(|a| a.rating)));
+    // Fixed when the answer starts.
+    let context = transcript.with_untracked(|t| t.answer(answer).and_then(|a| a.context.clone()));
+
+    view! {
+        <li
+            class="hapa-message"
+            data-author="hapa"
+            data-answer=answer.to_string()
+            data-state=move || state.get().as_str()
+            aria-busy=move || (state.get() == AnswerState::Streaming).to_string()
+        >
+            <span class="hapa-author">{Author::Hapa.label()}</span>
+            {context.map(|context| view! { <p class="hapa-context">"Context: " {context}</p> })}
+            <Show when=move || code.with(|c| !c.is_empty())>
+                <pre class="hapa-code">
+                    <code class="language-python">{move || code.with(|c| highlighted(c))}</code>
+                </pre>
+            </Show>
+            {move || error.get().map(|message| view! { <p class="hapa-error" role="alert">{message}</p> })}
+            {move || {
+                finish
+                    .get()
+                    .map(|finish| {
+                        view! { <Finished answer code=code.get_untracked() finish rating post rate /> }
+                    })
+            }}
+        </li>
+    }
+}
+
+/// `code` as highlighted Python: text nodes, some wrapped in `<span class="hapa-tok-…">`.
+fn highlighted(code: &str) -> Vec<impl IntoView + use<>> {
+    highlight::tokens(code)
+        .into_iter()
+        .map(|token| match token.kind.class() {
+            None => Either::Left(token.text.to_owned()),
+            Some(class) => Either::Right(view! { <span class=class>{token.text.to_owned()}</span> }),
+        })
+        .collect()
+}
+
+/// What a done or stopped answer adds under its code: a parse warning, the explanation, the
+/// code block's buttons, who answered and how fast, and the thumbs.
+#[component]
+fn Finished(
+    /// The host's id for the answer.
+    answer: u32,
+    /// The answer's final code.
+    code: String,
+    /// What the host reported.
+    finish: Finish,
+    /// The user's rating, once given.
+    rating: Memo<Option<Rating>>,
+    /// Sends a message to the host.
+    post: Callback<FromWebview>,
+    /// Rates an answer.
+    rate: Callback<(u32, Rating)>,
+) -> impl IntoView {
+    let actions = (!code.is_empty()).then(|| {
+        let (insert, replace, copy) = (code.clone(), code.clone(), code);
+        view! {
+            <div class="hapa-actions" role="group" aria-label="Code actions">
+                <button
+                    type="button"
+                    class="hapa-insert"
+                    aria-label="Insert at cursor"
+                    on:click=move |_| post.run(FromWebview::InsertCode { code: insert.clone(), target: CodeTarget::Cursor })
+                >
+                    "Insert at Cursor"
+                </button>
+                <button
+                    type="button"
+                    class="hapa-replace"
+                    aria-label="Replace selection"
+                    on:click=move |_| {
+                        post.run(FromWebview::InsertCode { code: replace.clone(), target: CodeTarget::Selection })
+                    }
+                >
+                    "Replace Selection"
+                </button>
+                <button
+                    type="button"
+                    class="hapa-copy"
+                    aria-label="Copy code"
+                    on:click=move |_| post.run(FromWebview::CopyCode { code: copy.clone() })
+                >
+                    "Copy"
+                </button>
+            </div>
+        }
+    });
+    let thumbs = finish.request_id.is_some().then(|| {
+        let thumb = move |which: Rating, class: &'static str, label: &'static str, face: &'static str| {
+            view! {
+                <button
+                    type="button"
+                    class=class
+                    aria-label=label
+                    aria-pressed=move || (rating.get() == Some(which)).to_string()
+                    disabled=move || rating.get().is_some()
+                    on:click=move |_| rate.run((answer, which))
+                >
+                    {face}
+                </button>
+            }
+        };
+        view! {
+            <div class="hapa-rating" role="group" aria-label="Rate this answer">
+                {thumb(Rating::Up, "hapa-up", "Good answer", "👍")}
+                {thumb(Rating::Down, "hapa-down", "Bad answer", "👎")}
+            </div>
+        }
+    });
+
+    view! {
+        {(!finish.parses).then(|| view! { <p class="hapa-warning">"This code does not parse on its own."</p> })}
+        {finish.explanation.clone().map(|explanation| view! { <p class="hapa-explanation">{explanation}</p> })}
+        {actions}
+        <div class="hapa-footer">
+            <span class="hapa-meta">{finish.meta()}</span>
+            {thumbs}
+        </div>
+    }
+}
+
+/// The input, the context switch and the Send / Stop buttons. Enter sends, Shift+Enter starts
+/// a new line; blank input sends nothing, and nothing is sent while an answer is streaming.
 #[component]
 pub fn Composer(
-    /// Called with the message's text when the user sends; the input is cleared first.
+    /// Called with the question when the user sends; the input is cleared first.
     #[prop(into)]
-    on_send: Callback<String>,
+    on_send: Callback<Question>,
+    /// Called when the user presses Stop.
+    #[prop(into)]
+    on_stop: Callback<()>,
+    /// Whether an answer is being written: Stop shows and Send waits.
+    #[prop(into)]
+    streaming: Signal<bool>,
 ) -> impl IntoView {
     let input = NodeRef::<html::Textarea>::new();
+    let with_context = RwSignal::new(true);
     // The textarea itself is the draft's only copy: whatever put text there (typing, paste,
     // an automation tool setting `value`), Send takes what is there now.
     let send = move || {
         let Some(textarea) = input.get() else { return };
+        if streaming.get_untracked() {
+            // The draft stays; it can be sent once the answer ends.
+            return;
+        }
         if let Some(text) = compose::message_text(&textarea.value()) {
             textarea.set_value("");
-            on_send.run(text);
+            on_send.run(Question { text, with_context: with_context.get_untracked() });
         }
         // Keep typing where you were after clicking Send.
         let _ = textarea.focus();
@@ -113,6 +321,13 @@ pub fn Composer(
         if compose::key_action(press) == KeyAction::Send {
             event.prevent_default();
             send();
+        }
+    };
+    let stop = move || {
+        on_stop.run(());
+        // Stop disappears when the answer ends; leave the focus somewhere useful.
+        if let Some(textarea) = input.get() {
+            let _ = textarea.focus();
         }
     };
 
@@ -126,9 +341,20 @@ pub fn Composer(
                 node_ref=input
                 on:keydown=on_keydown
             />
-            <button id="hapa-send" type="button" on:click=move |_| send()>
-                "Send"
-            </button>
+            <div class="hapa-composer-row">
+                <label class="hapa-context-switch">
+                    <input id="hapa-with-context" type="checkbox" bind:checked=with_context />
+                    "Use selection / file as context"
+                </label>
+                <Show when=move || streaming.get()>
+                    <button id="hapa-stop" type="button" on:click=move |_| stop()>
+                        "Stop"
+                    </button>
+                </Show>
+                <button id="hapa-send" type="button" disabled=move || streaming.get() on:click=move |_| send()>
+                    "Send"
+                </button>
+            </div>
         </div>
     }
 }

@@ -1,5 +1,14 @@
 //! What the composer does with a keystroke and with the text in its input, free of the DOM.
 
+/// What the composer hands to the app when the user sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Question {
+    /// The question, trimmed (see [`message_text`]).
+    pub text: String,
+    /// Whether the "Use selection / file as context" box was checked.
+    pub with_context: bool,
+}
+
 /// What a key press in the chat input should do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyAction {

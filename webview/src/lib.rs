@@ -7,11 +7,12 @@
 //! depend on `hapa-core`, `hapa-model` or `hapa-server`. Text from the user, the host or a
 //! model is always rendered as text, never as HTML.
 //!
-//! Logic that needs no browser (key handling, the transcript) lives in plain modules with
-//! native unit tests; the components are tested in a browser by `tests/app.rs`.
+//! Logic that needs no browser (key handling, the transcript, highlighting) lives in plain
+//! modules with native unit tests; the components are tested in a browser by `tests/app.rs`.
 
 pub mod app;
 pub mod compose;
+pub mod highlight;
 pub mod host;
 pub mod transcript;
 

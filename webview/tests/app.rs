@@ -8,8 +8,8 @@ use leptos::task::tick;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 use web_sys::{
-    Element, HtmlButtonElement, HtmlElement, HtmlTextAreaElement, KeyboardEvent, KeyboardEventInit, MessageEvent,
-    MessageEventInit,
+    Element, HtmlButtonElement, HtmlElement, HtmlInputElement, HtmlTextAreaElement, KeyboardEvent, KeyboardEventInit,
+    MessageEvent, MessageEventInit,
 };
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -30,6 +30,22 @@ fn fake_host() -> js_sys::Array {
 /// JSON of the last message posted to the fake host.
 fn last_posted(posted: &js_sys::Array) -> String {
     js_sys::JSON::stringify(&posted.at(-1)).unwrap().as_string().unwrap()
+}
+
+/// Dispatches `message` (JSON) on `window` the way VS Code delivers the host's messages.
+fn host_says(message: serde_json::Value) {
+    let init = MessageEventInit::new();
+    init.set_data(&js_sys::JSON::parse(&message.to_string()).unwrap());
+    window().dispatch_event(&MessageEvent::new_with_event_init_dict("message", &init).unwrap()).unwrap();
+}
+
+/// The messages an answer normally ends with: done, with `code`, a request id and an explanation.
+fn answer_done(answer: u32, code: &str) -> serde_json::Value {
+    serde_json::json!({
+        "type": "answerDone", "answer": answer, "code": code, "explanation": "Adds two numbers.",
+        "requestId": "req-1", "backend": "hapa-server (hapa-code)", "elapsedMs": 1234.6,
+        "parses": true, "stopped": false,
+    })
 }
 
 /// A fresh `<div>` in `<body>` with `App` mounted in it; dropping it unmounts the app and
@@ -82,6 +98,18 @@ impl Mounted {
         self.input().dispatch_event(&event).unwrap()
     }
 
+    fn click(&self, selector: &str) {
+        self.find(selector).unchecked_into::<HtmlElement>().click();
+    }
+
+    fn text(&self, selector: &str) -> String {
+        self.find(selector).text_content().unwrap_or_default()
+    }
+
+    fn attr(&self, selector: &str, name: &str) -> Option<String> {
+        self.find(selector).get_attribute(name)
+    }
+
     fn history_texts(&self) -> Vec<String> {
         let items = self.root.query_selector_all("#hapa-history > li .hapa-text").unwrap();
         (0..items.length()).map(|i| items.item(i).unwrap().text_content().unwrap()).collect()
@@ -112,8 +140,16 @@ async fn renders_the_contract_dom_and_says_ready() {
     assert_eq!(app.input().get_attribute("aria-label").as_deref(), Some("Ask HAPA"));
     let send: HtmlButtonElement = app.find("main button#hapa-send").unchecked_into();
     assert_eq!(send.text_content().as_deref().map(str::trim), Some("Send"));
+    assert!(!send.disabled());
+    let new_chat = app.find("main > header > button#hapa-new-chat");
+    assert_eq!(new_chat.text_content().as_deref().map(str::trim), Some("New Chat"));
+    assert_eq!(new_chat.get_attribute("aria-label").as_deref(), Some("New chat"));
+    let context: HtmlInputElement = app.find("main label > input#hapa-with-context[type=checkbox]").unchecked_into();
+    assert!(context.checked(), "context is sent by default");
+    assert_eq!(context.parent_element().unwrap().text_content().as_deref(), Some("Use selection / file as context"));
+    assert!(app.try_find("#hapa-stop").is_none(), "Stop shows only while an answer streams");
 
-    assert_eq!(last_posted(&posted), r#"{"type":"ready","protocol":1}"#);
+    assert_eq!(last_posted(&posted), r#"{"type":"ready","protocol":2}"#);
 }
 
 #[wasm_bindgen_test]
@@ -130,7 +166,13 @@ async fn send_appends_the_message_clears_the_input_and_asks_the_host() {
     assert_eq!(app.find("#hapa-history > li").get_attribute("data-author").as_deref(), Some("user"));
     assert_eq!(app.input().value(), "");
     assert!(app.try_find(".hapa-empty").is_none(), "the empty hint stays after a message");
-    assert_eq!(last_posted(&posted), r#"{"type":"ask","text":"write fizzbuzz\nin one line"}"#);
+    assert_eq!(last_posted(&posted), r#"{"type":"ask","text":"write fizzbuzz\nin one line","withContext":true}"#);
+
+    app.click("#hapa-with-context");
+    app.type_text("no context");
+    app.click("#hapa-send");
+    tick().await;
+    assert_eq!(last_posted(&posted), r#"{"type":"ask","text":"no context","withContext":false}"#);
 }
 
 #[wasm_bindgen_test]
@@ -163,18 +205,179 @@ async fn host_notices_are_shown_as_text_never_as_html() {
     tick().await;
 
     let hostile = "<img src=x onerror=\"globalThis.hapaPwned = true\"><b>bold</b>";
-    let data = js_sys::JSON::parse(&serde_json::json!({ "type": "notice", "text": hostile }).to_string()).unwrap();
-    let init = MessageEventInit::new();
-    init.set_data(&data);
-    let event = MessageEvent::new_with_event_init_dict("message", &init).unwrap();
-    window().dispatch_event(&event).unwrap();
+    host_says(serde_json::json!({ "type": "notice", "text": hostile }));
     // Unknown messages are ignored, not shown.
-    let init = MessageEventInit::new();
-    init.set_data(&js_sys::JSON::parse(r#"{"type":"eval","code":"1"}"#).unwrap());
-    window().dispatch_event(&MessageEvent::new_with_event_init_dict("message", &init).unwrap()).unwrap();
+    host_says(serde_json::json!({ "type": "eval", "code": "1" }));
     tick().await;
 
     assert_eq!(app.history_texts(), [hostile]);
     assert_eq!(app.find("#hapa-history > li").get_attribute("data-author").as_deref(), Some("hapa"));
     assert_eq!(app.count("#hapa-history img, #hapa-history b"), 0);
+}
+
+#[wasm_bindgen_test]
+async fn a_streamed_answer_renders_its_code_exactly_and_its_buttons_post() {
+    let posted = fake_host();
+    let app = Mounted::new();
+    tick().await;
+    app.type_text("add two numbers");
+    app.click("#hapa-send");
+
+    host_says(serde_json::json!({ "type": "answerStarted", "answer": 4, "context": "selection of app.py, lines 3-9" }));
+    host_says(serde_json::json!({ "type": "answerDelta", "answer": 4, "text": "def add(a, b):\n" }));
+    host_says(serde_json::json!({ "type": "answerDelta", "answer": 4, "text": "    return a + b  # 'sum'\n" }));
+    // Another answer's deltas (e.g. from before New Chat) change nothing.
+    host_says(serde_json::json!({ "type": "answerDelta", "answer": 99, "text": "lost" }));
+    tick().await;
+
+    let answer = "#hapa-history > li.hapa-message[data-author=hapa][data-answer='4']";
+    assert_eq!(app.attr(answer, "data-state").as_deref(), Some("streaming"));
+    assert_eq!(app.text(&format!("{answer} .hapa-context")), "Context: selection of app.py, lines 3-9");
+    let code = format!("{answer} pre.hapa-code > code.language-python");
+    assert_eq!(app.text(&code), "def add(a, b):\n    return a + b  # 'sum'\n");
+    assert_eq!(app.text(&format!("{code} .hapa-tok-keyword")), "def", "the first keyword is highlighted");
+    assert_eq!(app.count("#hapa-history > li"), 2);
+    assert!(app.try_find(".hapa-insert").is_none(), "no buttons before the answer is done");
+    assert_eq!(app.text("#hapa-stop").trim(), "Stop");
+    assert!(app.find("#hapa-send").unchecked_into::<HtmlButtonElement>().disabled());
+    let before = posted.length();
+    app.type_text("another question");
+    assert!(!app.press("Enter", false));
+    tick().await;
+    assert_eq!(posted.length(), before, "nothing is asked while an answer streams");
+    assert_eq!(app.input().value(), "another question", "the draft is kept");
+
+    let final_code = "def add(a, b):\n    return a + b";
+    host_says(answer_done(4, final_code));
+    tick().await;
+
+    assert_eq!(app.attr(answer, "data-state").as_deref(), Some("done"));
+    assert_eq!(app.text(&code), final_code, "Done replaces the streamed code");
+    assert_eq!(app.text(&format!("{answer} .hapa-meta")), "hapa-server (hapa-code) · 1235 ms");
+    assert_eq!(app.text(&format!("{answer} .hapa-explanation")), "Adds two numbers.");
+    assert!(app.try_find(".hapa-warning").is_none(), "the code parses");
+    assert!(app.try_find("#hapa-stop").is_none(), "Stop goes when the answer is done");
+    assert!(!app.find("#hapa-send").unchecked_into::<HtmlButtonElement>().disabled());
+
+    for (button, label, text) in [
+        (".hapa-insert", "Insert at cursor", "Insert at Cursor"),
+        (".hapa-replace", "Replace selection", "Replace Selection"),
+        (".hapa-copy", "Copy code", "Copy"),
+        (".hapa-up", "Good answer", "👍"),
+        (".hapa-down", "Bad answer", "👎"),
+    ] {
+        let selector = format!("{answer} button{button}");
+        assert_eq!(app.attr(&selector, "aria-label").as_deref(), Some(label));
+        assert_eq!(app.text(&selector).trim(), text);
+    }
+    app.click(".hapa-insert");
+    assert_eq!(
+        last_posted(&posted),
+        r#"{"type":"insertCode","code":"def add(a, b):\n    return a + b","target":"cursor"}"#
+    );
+    app.click(".hapa-replace");
+    assert_eq!(
+        last_posted(&posted),
+        r#"{"type":"insertCode","code":"def add(a, b):\n    return a + b","target":"selection"}"#
+    );
+    app.click(".hapa-copy");
+    assert_eq!(last_posted(&posted), r#"{"type":"copyCode","code":"def add(a, b):\n    return a + b"}"#);
+
+    app.click(".hapa-down");
+    tick().await;
+    assert_eq!(last_posted(&posted), r#"{"type":"rate","requestId":"req-1","rating":"down"}"#);
+    let (up, down): (HtmlButtonElement, HtmlButtonElement) =
+        (app.find(".hapa-up").unchecked_into(), app.find(".hapa-down").unchecked_into());
+    assert!(up.disabled() && down.disabled(), "an answer is rated once");
+    assert_eq!(down.get_attribute("aria-pressed").as_deref(), Some("true"));
+    assert_eq!(up.get_attribute("aria-pressed").as_deref(), Some("false"));
+}
+
+#[wasm_bindgen_test]
+async fn model_output_is_inert_text() {
+    fake_host();
+    let app = Mounted::new();
+    tick().await;
+
+    let hostile = "<img src=x onerror=alert(1)>\n<script>globalThis.hapaPwned = true</script>\nx = '<b>'";
+    host_says(serde_json::json!({ "type": "answerStarted", "answer": 1, "context": "<img src=x onerror=alert(1)>" }));
+    host_says(serde_json::json!({ "type": "answerDelta", "answer": 1, "text": hostile }));
+    tick().await;
+    assert_eq!(app.text("pre.hapa-code > code"), hostile);
+    let mut done = answer_done(1, hostile);
+    done["explanation"] = "<script>globalThis.hapaPwned = true</script>".into();
+    done["backend"] = "<img src=x onerror=alert(1)>".into();
+    done["parses"] = false.into();
+    host_says(done);
+    host_says(serde_json::json!({ "type": "answerStarted", "answer": 2, "context": null }));
+    host_says(serde_json::json!({ "type": "answerFailed", "answer": 2, "message": "<img src=x onerror=alert(1)>" }));
+    tick().await;
+
+    assert_eq!(app.text("[data-answer='1'] pre.hapa-code > code"), hostile);
+    assert_eq!(app.text("[data-answer='1'] .hapa-context"), "Context: <img src=x onerror=alert(1)>");
+    assert_eq!(app.text(".hapa-explanation"), "<script>globalThis.hapaPwned = true</script>");
+    assert_eq!(app.text(".hapa-warning"), "This code does not parse on its own.");
+    assert_eq!(app.attr("[data-answer='2']", "data-state").as_deref(), Some("failed"));
+    assert_eq!(app.attr("[data-answer='2'] .hapa-error", "role").as_deref(), Some("alert"));
+    assert_eq!(app.text("[data-answer='2'] .hapa-error"), "<img src=x onerror=alert(1)>");
+    assert!(app.try_find("[data-answer='2'] .hapa-insert").is_none(), "a failed answer has no code buttons");
+    assert_eq!(app.count("#hapa-history img, #hapa-history script, #hapa-history b"), 0);
+    assert!(js_sys::Reflect::get(&js_sys::global(), &"hapaPwned".into()).unwrap().is_undefined());
+}
+
+#[wasm_bindgen_test]
+async fn stop_shows_only_while_streaming_and_asks_the_host_to_stop() {
+    let posted = fake_host();
+    let app = Mounted::new();
+    tick().await;
+    assert!(app.try_find("#hapa-stop").is_none());
+
+    host_says(serde_json::json!({ "type": "answerStarted", "answer": 1, "context": null }));
+    host_says(serde_json::json!({ "type": "answerDelta", "answer": 1, "text": "x = " }));
+    tick().await;
+    app.click("#hapa-stop");
+    assert_eq!(last_posted(&posted), r#"{"type":"stop"}"#);
+
+    let mut stopped = answer_done(1, "x = ");
+    stopped["stopped"] = true.into();
+    stopped["requestId"] = serde_json::Value::Null;
+    host_says(stopped);
+    tick().await;
+    assert!(app.try_find("#hapa-stop").is_none());
+    assert_eq!(app.attr("[data-answer='1']", "data-state").as_deref(), Some("stopped"));
+    assert!(app.try_find(".hapa-copy").is_some(), "what arrived can still be used");
+    assert!(app.try_find(".hapa-up, .hapa-down").is_none(), "no request id, no rating");
+
+    // A failure also ends streaming.
+    host_says(serde_json::json!({ "type": "answerStarted", "answer": 2, "context": null }));
+    tick().await;
+    assert!(app.try_find("#hapa-stop").is_some());
+    host_says(serde_json::json!({ "type": "answerFailed", "answer": 2, "message": "server did not answer" }));
+    tick().await;
+    assert!(app.try_find("#hapa-stop").is_none());
+}
+
+#[wasm_bindgen_test]
+async fn new_chat_clears_the_history_and_tells_the_host() {
+    let posted = fake_host();
+    let app = Mounted::new();
+    tick().await;
+    app.type_text("q");
+    app.click("#hapa-send");
+    host_says(serde_json::json!({ "type": "answerStarted", "answer": 1, "context": null }));
+    host_says(serde_json::json!({ "type": "answerDelta", "answer": 1, "text": "x" }));
+    tick().await;
+    assert_eq!(app.count("#hapa-history > li"), 2);
+
+    app.click("#hapa-new-chat");
+    tick().await;
+    assert_eq!(last_posted(&posted), r#"{"type":"newChat"}"#);
+    assert_eq!(app.count("#hapa-history > li"), 0);
+    assert!(app.try_find(".hapa-empty").is_some(), "the hint is back");
+    assert!(app.try_find("#hapa-stop").is_none());
+
+    // The old answer's end arrives after New Chat: ignored.
+    host_says(answer_done(1, "x = 1"));
+    tick().await;
+    assert_eq!(app.count("#hapa-history > li"), 0);
 }

@@ -14,5 +14,7 @@ pub mod cache;
 mod compact;
 pub mod context;
 pub mod position;
+pub mod prompt;
 pub mod splice;
+pub mod sse;
 pub mod validate;

@@ -11,4 +11,4 @@ pub mod editor;
 pub mod webview;
 
 /// Version of the host <-> webview message protocol; bumped on any incompatible change.
-pub const WEBVIEW_PROTOCOL_VERSION: u32 = 1;
+pub const WEBVIEW_PROTOCOL_VERSION: u32 = 2;

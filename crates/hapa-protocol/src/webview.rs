@@ -1,13 +1,14 @@
 //! Messages between the extension host and the chat webview (`postMessage` both ways).
 //!
 //! Tagged by `type` so the TypeScript side can switch on it; every message the webview
-//! sends is validated by the host like any untrusted input.
+//! sends is validated by the host like any untrusted input. Version:
+//! [`crate::WEBVIEW_PROTOCOL_VERSION`].
 
 use serde::{Deserialize, Serialize};
 
 /// A message the webview sends to the extension host.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "camelCase", deny_unknown_fields)]
+#[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase", deny_unknown_fields)]
 pub enum FromWebview {
     /// The app has mounted and can receive messages; carries its protocol version.
     Ready {
@@ -18,17 +19,103 @@ pub enum FromWebview {
     Ask {
         /// The question, as typed.
         text: String,
+        /// Send the editor's selection (or, without one, the file up to the cursor) as context.
+        with_context: bool,
+    },
+    /// The Stop button: end the answer being written.
+    Stop,
+    /// The New Chat button: forget the conversation.
+    NewChat,
+    /// A code block's Insert at Cursor / Replace Selection button.
+    InsertCode {
+        /// The code block's text.
+        code: String,
+        /// Where it goes.
+        target: CodeTarget,
+    },
+    /// A code block's Copy button.
+    CopyCode {
+        /// The code block's text.
+        code: String,
+    },
+    /// 👍 / 👎 on an answer.
+    Rate {
+        /// The answer's `request_id` from the server.
+        request_id: String,
+        /// Which thumb.
+        rating: Rating,
     },
 }
 
-/// A message the extension host sends to the webview.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "camelCase", deny_unknown_fields)]
+/// Where inserted code goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum CodeTarget {
+    /// At the cursor of the active Python editor.
+    Cursor,
+    /// In place of its selection.
+    Selection,
+}
+
+/// 👍 or 👎.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Rating {
+    /// 👍
+    Up,
+    /// 👎
+    Down,
+}
+
+/// A message the host sends to the webview.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase", deny_unknown_fields)]
 pub enum ToWebview {
-    /// Something the user should read in the chat (e.g. that answering is not available yet).
+    /// Something the user should read in the chat (plain text, never HTML).
     Notice {
-        /// Plain text; rendered as text, never as HTML.
+        /// Plain text.
         text: String,
+    },
+    /// An answer begins; the webview shows an empty answer and a Stop button.
+    AnswerStarted {
+        /// The host's id for this answer, unique in the session.
+        answer: u32,
+        /// What the answer is about: the context sent with the question, in words (e.g.
+        /// "selection of app.py, lines 3-9"), or `None` when none was sent.
+        context: Option<String>,
+    },
+    /// The next piece of an answer's code.
+    AnswerDelta {
+        /// Which answer.
+        answer: u32,
+        /// Text to append.
+        text: String,
+    },
+    /// An answer is complete.
+    AnswerDone {
+        /// Which answer.
+        answer: u32,
+        /// The whole code (the deltas' sum, possibly trimmed by the server).
+        code: String,
+        /// Words about the code, when the model gave any.
+        explanation: Option<String>,
+        /// The server's request id, for 👍 / 👎; `None` when the local model answered.
+        request_id: Option<String>,
+        /// Who answered, e.g. "hapa-server (hapa-code)".
+        backend: String,
+        /// How long the answer took, in milliseconds.
+        elapsed_ms: f64,
+        /// Whether the code parses as a Python module on its own.
+        parses: bool,
+        /// Whether the user stopped it before the end.
+        stopped: bool,
+    },
+    /// An answer failed; `message` says what to do.
+    AnswerFailed {
+        /// Which answer.
+        answer: u32,
+        /// For people.
+        message: String,
     },
 }
 
@@ -38,10 +125,18 @@ mod tests {
 
     #[test]
     fn messages_are_tagged_by_type() {
-        let ask: FromWebview = serde_json::from_str(r#"{"type":"ask","text":"hi"}"#).unwrap();
-        assert_eq!(ask, FromWebview::Ask { text: "hi".into() });
+        let ask: FromWebview = serde_json::from_str(r#"{"type":"ask","text":"hi","withContext":true}"#).unwrap();
+        assert_eq!(ask, FromWebview::Ask { text: "hi".into(), with_context: true });
         assert!(serde_json::from_str::<FromWebview>(r#"{"type":"eval","code":"x"}"#).is_err());
+        let insert: FromWebview =
+            serde_json::from_str(r#"{"type":"insertCode","code":"x = 1","target":"selection"}"#).unwrap();
+        assert_eq!(insert, FromWebview::InsertCode { code: "x = 1".into(), target: CodeTarget::Selection });
+        let rate: FromWebview = serde_json::from_str(r#"{"type":"rate","requestId":"r1","rating":"down"}"#).unwrap();
+        assert_eq!(rate, FromWebview::Rate { request_id: "r1".into(), rating: Rating::Down });
+        assert!(serde_json::from_str::<FromWebview>(r#"{"type":"rate","requestId":"r1","rating":"meh"}"#).is_err());
         let notice = serde_json::to_string(&ToWebview::Notice { text: "<b>".into() }).unwrap();
         assert_eq!(notice, r#"{"type":"notice","text":"<b>"}"#);
+        let delta = serde_json::to_string(&ToWebview::AnswerDelta { answer: 3, text: "x".into() }).unwrap();
+        assert_eq!(delta, r#"{"type":"answerDelta","answer":3,"text":"x"}"#);
     }
 }

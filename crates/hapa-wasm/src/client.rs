@@ -2,8 +2,14 @@
 //! in Node's extension host, a browser host or a worker.
 
 use gloo_net::http::{Request, RequestBuilder, Response};
-use hapa_protocol::api::{CompleteRequest, CompleteResponse, ErrorBody, HealthResponse, ValidateRequest};
+use hapa_core::sse::EventReader;
+use hapa_protocol::api::{
+    CompleteRequest, CompleteResponse, ErrorBody, FeedbackRequest, GenerateRequest, GenerateResponse, HealthResponse,
+    TextDelta, ValidateRequest,
+};
 use hapa_protocol::editor::{KeyStatus, ServerCheck, ServerHealth};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
 
 /// Why a call to the server failed, worded for the person who has to fix it.
 #[derive(Debug, Clone, PartialEq)]
@@ -95,6 +101,10 @@ fn base_url(url: &str) -> Result<String, ClientError> {
 
 const VALIDATE: &str = "/api/v1/code/validate";
 const COMPLETE: &str = "/api/v1/code/complete";
+const GENERATE: &str = "/api/v1/code/generate";
+const FEEDBACK: &str = "/api/v1/feedback";
+/// Longest single event of a streamed answer (the whole answer is bounded by the server).
+const MAX_EVENT_BYTES: usize = 1 << 20;
 
 /// Sends `request` (with `json` as its body, if any) with a deadline of `timeout_ms`,
 /// mapping transport failures.
@@ -159,13 +169,113 @@ pub async fn complete(
     let http = Request::post(&format!("{url}{COMPLETE}")).header("X-API-Key", api_key);
     let response = send_with(&url, timeout_ms, signal, http, Some(request)).await?;
     if !response.ok() {
-        let status = response.status();
-        let message = response.json::<ErrorBody>().await.ok().map(|body| body.message);
-        return Err(ClientError::Status { url, route: COMPLETE, status, message });
+        return Err(status_error(url, COMPLETE, response).await);
     }
     let answer: CompleteResponse =
         response.json().await.map_err(|error| ClientError::Body { url: url.clone(), detail: error.to_string() })?;
     Ok((answer, js_sys::Date::now() - started))
+}
+
+/// An error answer: its status and the `message` of its JSON body, when it has one.
+async fn status_error(url: String, route: &'static str, response: Response) -> ClientError {
+    let status = response.status();
+    let message = response.json::<ErrorBody>().await.ok().map(|body| body.message);
+    ClientError::Status { url, route, status, message }
+}
+
+#[wasm_bindgen::prelude::wasm_bindgen]
+extern "C" {
+    /// A `fetch` response's body (a WHATWG `ReadableStream` of bytes).
+    type BodyStream;
+    #[wasm_bindgen(method, js_name = getReader)]
+    fn get_reader(this: &BodyStream) -> BodyReader;
+
+    /// Its default reader.
+    type BodyReader;
+    #[wasm_bindgen(method)]
+    fn read(this: &BodyReader) -> js_sys::Promise;
+}
+
+/// `POST /api/v1/code/generate` as a stream: `on_delta` sees each piece of code as the server
+/// sends it; the answer is the final `done` event. `signal` aborts the request and the stream
+/// (Stop, or the caller's deadline of `timeout_ms`).
+pub async fn generate_stream(
+    server_url: &str,
+    api_key: &str,
+    request: &GenerateRequest,
+    timeout_ms: u32,
+    signal: web_sys::AbortSignal,
+    mut on_delta: impl FnMut(&str),
+) -> Result<GenerateResponse, ClientError> {
+    let url = base_url(server_url)?;
+    let http =
+        Request::post(&format!("{url}{GENERATE}")).header("X-API-Key", api_key).header("Accept", "text/event-stream");
+    let response = send_with(&url, timeout_ms, signal.clone(), http, Some(request)).await?;
+    if !response.ok() {
+        return Err(status_error(url, GENERATE, response).await);
+    }
+    let broken = |detail: String| ClientError::Body { url: url.clone(), detail };
+    let body = response.body().ok_or_else(|| broken("the answer has no body".to_owned()))?;
+    let reader = body.unchecked_into::<BodyStream>().get_reader();
+    let mut events = EventReader::new(MAX_EVENT_BYTES);
+    loop {
+        let chunk = JsFuture::from(reader.read()).await.map_err(|error| {
+            if signal.aborted() {
+                ClientError::Timeout { url: url.clone(), ms: timeout_ms }
+            } else {
+                ClientError::Unreachable { url: url.clone(), detail: js_message(&error) }
+            }
+        })?;
+        let done = js_sys::Reflect::get(&chunk, &JsValue::from_str("done")).map(|done| done.is_truthy());
+        if done.unwrap_or(true) {
+            return Err(broken("the stream ended before its `done` event".to_owned()));
+        }
+        let bytes = js_sys::Reflect::get(&chunk, &JsValue::from_str("value"))
+            .ok()
+            .and_then(|value| value.dyn_into::<js_sys::Uint8Array>().ok())
+            .ok_or_else(|| broken("a chunk of the stream is not bytes".to_owned()))?;
+        for event in events.feed(&bytes.to_vec()).map_err(|error| broken(error.to_string()))? {
+            match event.name.as_str() {
+                "delta" => {
+                    let delta: TextDelta =
+                        serde_json::from_str(&event.data).map_err(|error| broken(error.to_string()))?;
+                    on_delta(&delta.text);
+                }
+                "done" => return serde_json::from_str(&event.data).map_err(|error| broken(error.to_string())),
+                "error" => {
+                    let error: ErrorBody =
+                        serde_json::from_str(&event.data).map_err(|error| broken(error.to_string()))?;
+                    return Err(ClientError::Status {
+                        url: url.clone(),
+                        route: GENERATE,
+                        status: 200,
+                        message: Some(error.message),
+                    });
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// `POST /api/v1/feedback`: an event about an answer, by its request id.
+pub async fn feedback(
+    server_url: &str,
+    api_key: &str,
+    request: &FeedbackRequest,
+    timeout_ms: u32,
+) -> Result<(), ClientError> {
+    let url = base_url(server_url)?;
+    let http = Request::post(&format!("{url}{FEEDBACK}")).header("X-API-Key", api_key);
+    let response = send(&url, timeout_ms, http, Some(request)).await?;
+    if !response.ok() {
+        return Err(status_error(url, FEEDBACK, response).await);
+    }
+    Ok(())
+}
+
+fn js_message(error: &JsValue) -> String {
+    error.dyn_ref::<js_sys::Error>().map_or_else(|| format!("{error:?}"), |error| String::from(error.message()))
 }
 
 /// Health, then whether `api_key` is accepted (by validating a one-line module with it).

@@ -11,6 +11,7 @@ use hapa_protocol::webview::FromWebview;
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
+pub mod chat;
 pub mod client;
 pub mod completion;
 pub mod model;
@@ -28,9 +29,29 @@ export interface EditorDiagnostic {
 /** A message from the chat webview, once the host has checked it (see hapa-protocol). */
 export type FromWebview =
     | { type: "ready"; protocol: number }
-    | { type: "ask"; text: string };
+    | { type: "ask"; text: string; withContext: boolean }
+    | { type: "stop" }
+    | { type: "newChat" }
+    | { type: "insertCode"; code: string; target: "cursor" | "selection" }
+    | { type: "copyCode"; code: string }
+    | { type: "rate"; requestId: string; rating: "up" | "down" };
 /** A message the host sends to the chat webview. */
-export type ToWebview = { type: "notice"; text: string };
+export type ToWebview =
+    | { type: "notice"; text: string }
+    | { type: "answerStarted"; answer: number; context?: string | null }
+    | { type: "answerDelta"; answer: number; text: string }
+    | {
+          type: "answerDone";
+          answer: number;
+          code: string;
+          explanation?: string | null;
+          requestId?: string | null;
+          backend: string;
+          elapsedMs: number;
+          parses: boolean;
+          stopped: boolean;
+      }
+    | { type: "answerFailed"; answer: number; message: string };
 /** A successful `GET /health`. */
 export interface ServerHealth {
     serverUrl: string;

@@ -3,7 +3,7 @@
 
 use std::ops::ControlFlow;
 
-use hapa_model::{CodeModel, CompletionRequest, ModelFiles};
+use hapa_model::{CodeModel, CompletionRequest, ModelFiles, Sampling, StopRules};
 use wasm_bindgen::prelude::*;
 
 /// A loaded local model (load once: reading and optimising the graph takes a moment).
@@ -29,6 +29,33 @@ impl LocalModel {
         let request = CompletionRequest::rest_of_line(prefix, suffix, max_tokens);
         let completion =
             self.model.complete(&request, |_| ControlFlow::Continue(())).map_err(|e| JsError::new(&e.to_string()))?;
+        serde_wasm_bindgen::to_value(&completion).map_err(|e| JsError::new(&e.to_string()))
+    }
+
+    /// A chat answer written offline exactly as the server's `generate` writes it: the question
+    /// as comments after its context, greedy, to the end of the block. `on_text(text)` sees each
+    /// decoded piece; returning `false` from it stops decoding (the chat's Stop button).
+    pub fn answer(
+        &self,
+        question: &str,
+        context: Option<String>,
+        max_tokens: usize,
+        #[wasm_bindgen(unchecked_param_type = "(text: string) => boolean")] on_text: &js_sys::Function,
+    ) -> Result<JsValue, JsError> {
+        let request = CompletionRequest {
+            prefix: hapa_core::prompt::question_prefix(context.as_deref(), question),
+            suffix: String::new(),
+            stop: StopRules::block(max_tokens),
+            sampling: Sampling::Greedy,
+            syntax_aware: false,
+        };
+        let completion = self
+            .model
+            .complete(&request, |text| match on_text.call1(&JsValue::NULL, &JsValue::from_str(text)) {
+                Ok(go_on) if go_on.is_falsy() => ControlFlow::Break(()),
+                _ => ControlFlow::Continue(()),
+            })
+            .map_err(|e| JsError::new(&e.to_string()))?;
         serde_wasm_bindgen::to_value(&completion).map_err(|e| JsError::new(&e.to_string()))
     }
 

@@ -33,9 +33,15 @@ fn deep_nesting_does_not_crash_the_wasm_stack() {
 
 #[wasm_bindgen_test]
 fn webview_messages_are_checked() {
-    let ask = js_sys::JSON::parse(r#"{"type":"ask","text":"hi"}"#).unwrap();
+    let ask = js_sys::JSON::parse(r#"{"type":"ask","text":"hi","withContext":false}"#).unwrap();
     assert!(hapa_wasm::parse_webview_message(ask).is_ok());
-    for bad in [r#"{"type":"ask","text":"hi","role":"admin"}"#, r#"{"type":"eval"}"#, "42", "null"] {
+    for bad in [
+        r#"{"type":"ask","text":"hi","withContext":false,"role":"admin"}"#,
+        r#"{"type":"ask","text":"hi"}"#,
+        r#"{"type":"eval"}"#,
+        "42",
+        "null",
+    ] {
         let value = js_sys::JSON::parse(bad).unwrap();
         assert!(hapa_wasm::parse_webview_message(value).is_err(), "{bad} accepted");
     }
@@ -89,4 +95,74 @@ fn typed_keys_are_checked_before_they_are_stored() {
     let typo = good.replacen('0', "1", 1);
     assert!(hapa_wasm::api_key_problem(&typo).unwrap().contains("check for a typo"));
     assert!(hapa_wasm::api_key_problem("sk-123").unwrap().starts_with("a HAPA API key is"));
+}
+
+#[wasm_bindgen_test]
+async fn an_answer_streams_from_the_real_server_and_takes_feedback() {
+    let url = env("HAPA_TEST_SERVER_URL").expect("run through `cargo xtask test`");
+    let key = env("HAPA_TEST_API_KEY").expect("run through `cargo xtask test`, which creates a key");
+    let request = hapa_protocol::api::GenerateRequest {
+        user_question: "return the sum of a list of numbers".to_owned(),
+        code_context: Some("import math\n\n".to_owned()),
+        language: "python".to_owned(),
+        file_path: Some("app.py".to_owned()),
+        stream: true,
+    };
+    let signal = web_sys::AbortSignal::timeout_with_u32(60_000);
+    let mut deltas = Vec::new();
+    let answer = client::generate_stream(&url, &key, &request, 60_000, signal, |text| deltas.push(text.to_owned()))
+        .await
+        .unwrap();
+    assert_eq!(deltas.concat(), answer.generated_code, "the deltas add up to the answer");
+    assert!(!answer.request_id.is_empty());
+    assert_eq!(answer.parses, hapa_core::validate::module(&answer.generated_code).is_empty());
+
+    let feedback = hapa_protocol::api::FeedbackRequest {
+        request_id: Some(answer.request_id),
+        completion_id: None,
+        event: hapa_protocol::api::FeedbackEvent::Down,
+        comment: None,
+    };
+    client::feedback(&url, &key, &feedback, 5_000).await.unwrap();
+
+    // A stranger's key: the stream is refused with the server's words, before any delta.
+    let stranger = hapa_core::api_key::from_random([7; 16]);
+    let signal = web_sys::AbortSignal::timeout_with_u32(10_000);
+    let error = client::generate_stream(&url, &stranger, &request, 10_000, signal, |_| panic!("no delta")).await;
+    assert!(matches!(error, Err(ClientError::Status { status: 401, .. })), "{error:?}");
+}
+
+#[wasm_bindgen_test]
+async fn stopping_an_answer_aborts_the_stream() {
+    let url = env("HAPA_TEST_SERVER_URL").expect("run through `cargo xtask test`");
+    let key = env("HAPA_TEST_API_KEY").expect("run through `cargo xtask test`, which creates a key");
+    let request = hapa_protocol::api::GenerateRequest {
+        user_question: "write a long module".to_owned(),
+        code_context: None,
+        language: "python".to_owned(),
+        file_path: None,
+        stream: true,
+    };
+    let controller = web_sys::AbortController::new().unwrap();
+    controller.abort();
+    let error = client::generate_stream(&url, &key, &request, 60_000, controller.signal(), |_| {}).await;
+    assert!(matches!(error, Err(ClientError::Timeout { .. })), "an aborted request ends at once: {error:?}");
+}
+
+#[wasm_bindgen_test]
+fn an_insertion_that_breaks_the_module_is_flagged_where_it_breaks() {
+    #[derive(serde::Deserialize)]
+    struct Check {
+        acceptable: bool,
+        problems: Vec<EditorDiagnostic>,
+    }
+    let good: Check =
+        serde_wasm_bindgen::from_value(hapa_wasm::chat::check_insertion("x = 1\n", "y = 2\n", "z = 3\n").unwrap())
+            .unwrap();
+    assert!(good.acceptable && good.problems.is_empty());
+    let bad: Check =
+        serde_wasm_bindgen::from_value(hapa_wasm::chat::check_insertion("x = 1\n", "def f(:\n", "z = 3\n").unwrap())
+            .unwrap();
+    assert!(!bad.acceptable);
+    assert_eq!(bad.problems[0].start_line, 1, "the error is on the inserted line");
 }

@@ -21,6 +21,16 @@ interface Answering {
     abort: AbortController;
 }
 
+/** What the workspace keeps of its chat: questions, notices and finished answers. */
+type HistoryEntry =
+    | { question: string }
+    | { notice: string }
+    | { started: Extract<ToWebview, { type: 'answerStarted' }>; end: Extract<ToWebview, { type: 'answerDone' | 'answerFailed' }> };
+
+const HISTORY_KEY = 'hapa.chat.history';
+/** Entries kept per workspace (oldest dropped first). */
+const MAX_HISTORY_ENTRIES = 200;
+
 interface EditorContext {
     code: string;
     fileName: string;
@@ -32,9 +42,12 @@ export class ChatViewProvider implements vscode.WebviewViewProvider {
     private view: vscode.WebviewView | undefined;
     private nextAnswer = 1;
     private answering: Answering | undefined;
+    /** Answers begun and not yet finished, to be kept with their end. */
+    private readonly unfinished = new Map<number, Extract<ToWebview, { type: 'answerStarted' }>>();
 
     constructor(
         private readonly extensionUri: vscode.Uri,
+        private readonly workspaceState: vscode.Memento,
         private readonly keys: ApiKeyStore,
         private readonly localModel: LocalModel,
         private readonly log: vscode.LogOutputChannel,
@@ -65,8 +78,10 @@ export class ChatViewProvider implements vscode.WebviewViewProvider {
         switch (message.type) {
             case 'ready':
                 this.log.info(`chat view ready (protocol ${message.protocol})`);
+                this.restore();
                 break;
             case 'ask':
+                this.keep({ question: message.text });
                 void this.ask(message.text, message.withContext);
                 break;
             case 'stop':
@@ -74,6 +89,7 @@ export class ChatViewProvider implements vscode.WebviewViewProvider {
                 break;
             case 'newChat':
                 this.stop();
+                void this.workspaceState.update(HISTORY_KEY, []);
                 break;
             case 'insertCode':
                 void insertCode(message.code, message.target, this.log);
@@ -213,6 +229,45 @@ export class ChatViewProvider implements vscode.WebviewViewProvider {
 
     private post(message: ToWebview): void {
         void this.view?.webview.postMessage(message);
+        switch (message.type) {
+            case 'notice':
+                this.keep({ notice: message.text });
+                break;
+            case 'answerStarted':
+                this.unfinished.set(message.answer, message);
+                break;
+            case 'answerDone':
+            case 'answerFailed': {
+                const started = this.unfinished.get(message.answer);
+                this.unfinished.delete(message.answer);
+                if (started) this.keep({ started, end: message });
+                break;
+            }
+        }
+    }
+
+    private history(): HistoryEntry[] {
+        return this.workspaceState.get<HistoryEntry[]>(HISTORY_KEY, []);
+    }
+
+    private keep(entry: HistoryEntry): void {
+        void this.workspaceState.update(HISTORY_KEY, [...this.history(), entry].slice(-MAX_HISTORY_ENTRIES));
+    }
+
+    /** Shows the workspace's chat in a freshly loaded view, as it was. */
+    private restore(): void {
+        const webview = this.view?.webview;
+        if (!webview) return;
+        for (const entry of this.history()) {
+            if ('question' in entry) void webview.postMessage({ type: 'question', text: entry.question } satisfies ToWebview);
+            else if ('notice' in entry) void webview.postMessage({ type: 'notice', text: entry.notice } satisfies ToWebview);
+            else {
+                void webview.postMessage(entry.started);
+                void webview.postMessage(entry.end);
+                // New answers never reuse a restored answer's id (the view ignores repeats).
+                this.nextAnswer = Math.max(this.nextAnswer, entry.started.answer + 1);
+            }
+        }
     }
 
     private html(webview: vscode.Webview, bundle: vscode.Uri, wasmBase64: string): string {

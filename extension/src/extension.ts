@@ -23,7 +23,7 @@ export function activate(context: vscode.ExtensionContext): void {
         vscode.languages.registerInlineCompletionItemProvider({ language: 'python' }, completions),
         vscode.window.registerWebviewViewProvider(
             ChatViewProvider.viewId,
-            new ChatViewProvider(context.extensionUri, keys, localModel, log),
+            new ChatViewProvider(context.extensionUri, context.workspaceState, keys, localModel, log),
             // The conversation lives in the page: hiding the side bar must not lose it.
             { webviewOptions: { retainContextWhenHidden: true } },
         ),
@@ -32,6 +32,8 @@ export function activate(context: vscode.ExtensionContext): void {
         vscode.commands.registerCommand('hapa.setApiKey', () => keys.promptAndStore()),
         vscode.commands.registerCommand('hapa.toggleInlineCompletions', () => completions.toggle()),
         vscode.commands.registerCommand('hapa.selectBackend', () => selectBackend()),
+        vscode.commands.registerCommand('hapa.openChat', () => vscode.commands.executeCommand(`${ChatViewProvider.viewId}.focus`)),
+        vscode.commands.registerCommand('hapa.showLogs', () => log.show(true)),
         vscode.commands.registerCommand('hapa.triggerCompletion', () =>
             vscode.commands.executeCommand('editor.action.inlineSuggest.trigger'),
         ),

@@ -149,6 +149,10 @@ impl Transcript {
                 self.push(Author::Hapa, text);
                 true
             }
+            ToWebview::Question { text } => {
+                self.push(Author::User, text);
+                true
+            }
             ToWebview::AnswerStarted { answer, context } => {
                 if self.answer(answer).is_some() {
                     return false;
@@ -333,6 +337,26 @@ mod tests {
                 User("again"),
             ],
             "user: write fizzbuzz\nhapa: <b>open a file</b>\nuser: again",
+        );
+    }
+
+    #[test]
+    fn a_restored_chat_reads_as_it_was_asked() {
+        check(
+            vec![
+                Step::Host(ToWebview::Question { text: "sum a list".into() }),
+                started(4, Some("app.py up to line 3")),
+                done(4, "sum(xs)", Some("r4"), false),
+                Step::Host(ToWebview::Question { text: "again".into() }),
+                started(5, None),
+                failed(5, "server down"),
+            ],
+            r#"
+user: sum a list
+answer 4 done "sum(xs)" context="app.py up to line 3" meta="local · 13 ms" request=Some("r4")
+user: again
+answer 5 failed "" error="server down"
+"#,
         );
     }
 

@@ -7,7 +7,12 @@ use anyhow::{Context, bail};
 
 /// The repository root (the parent of `xtask/`).
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    // `cargo run` sets CARGO_MANIFEST_DIR for the running binary too: prefer it, because a target
+    // dir shared between clones may hold an xtask built in another clone (cargo does not rebuild
+    // it when only the checkout's path changed), whose compile-time path names that other clone.
+    let manifest_dir =
+        std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    manifest_dir.parent().unwrap_or(Path::new(".")).to_path_buf()
 }
 
 /// Where HAPA keeps what it installs outside the clone, so CI and later runs reuse it:

@@ -76,6 +76,12 @@ pub enum ToWebview {
         /// Plain text.
         text: String,
     },
+    /// A question the user asked earlier: the host restores the workspace's chat with these and
+    /// the answers' started / done / failed messages when the view (re)loads.
+    Question {
+        /// The question, as typed.
+        text: String,
+    },
     /// An answer begins; the webview shows an empty answer and a Stop button.
     AnswerStarted {
         /// The host's id for this answer, unique in the session.

@@ -38,6 +38,7 @@ export type FromWebview =
 /** A message the host sends to the chat webview. */
 export type ToWebview =
     | { type: "notice"; text: string }
+    | { type: "question"; text: string }
     | { type: "answerStarted"; answer: number; context?: string | null }
     | { type: "answerDelta"; answer: number; text: string }
     | {

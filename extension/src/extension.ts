@@ -32,8 +32,6 @@ export function activate(context: vscode.ExtensionContext): void {
         vscode.commands.registerCommand('hapa.setApiKey', () => keys.promptAndStore()),
         vscode.commands.registerCommand('hapa.toggleInlineCompletions', () => completions.toggle()),
         vscode.commands.registerCommand('hapa.selectBackend', () => selectBackend()),
-        vscode.commands.registerCommand('hapa.openChat', () => vscode.commands.executeCommand(`${ChatViewProvider.viewId}.focus`)),
-        vscode.commands.registerCommand('hapa.showLogs', () => log.show(true)),
         vscode.commands.registerCommand('hapa.triggerCompletion', () =>
             vscode.commands.executeCommand('editor.action.inlineSuggest.trigger'),
         ),

@@ -109,23 +109,6 @@ e2eTest('Validate Python File says a valid file has no syntax errors', { timeout
     assert.deepEqual(problems.filter((problem) => problem.file === 'valid.py'), [], 'no problems in valid.py');
 });
 
-e2eTest('the editor context menu has a HAPA submenu whose items run', { timeoutMs: 120_000 }, session, async (wb, t) => {
-    await wb.openFile('valid.py');
-    await wb.clearNotifications();
-    await wb.page.locator('.monaco-editor .view-lines').first().click({ button: 'right' });
-    // VS Code's own menus (in a shadow root, which these locators pierce).
-    const hapa = wb.page.locator('.monaco-menu .action-item', { hasText: /^HAPA$/ }).first();
-    await hapa.waitFor({ state: 'visible', timeout: 10_000 });
-    await hapa.hover();
-    const items = wb.page.locator('.monaco-menu .action-label');
-    await items.filter({ hasText: 'Open Chat' }).first().waitFor({ state: 'visible', timeout: 10_000 });
-    const labels = (await items.allTextContents()).map((label) => label.trim()).filter(Boolean);
-    t.diagnostic(`menu items: ${JSON.stringify(labels)}`);
-    for (const label of ['Validate Python File', 'Trigger Completion', 'Open Chat']) assert.ok(labels.includes(label), label);
-    await items.filter({ hasText: 'Validate Python File' }).first().click();
-    await wb.waitForNotification('HAPA: valid.py has no syntax errors.', { timeoutMs: 30_000 });
-});
-
 e2eTest('a syntax error typed into a file appears in Problems and clears when fixed', { timeoutMs: 120_000 }, session, async (wb, t) => {
     await wb.openFile('valid.py');
     const inValid = (all) => all.filter((problem) => problem.source === 'HAPA' && problem.file === 'valid.py');
@@ -378,25 +361,6 @@ async function selectBackend(wb, mode) {
     await wb.page.keyboard.type(mode, { delay: 20 });
     await wb.page.keyboard.press('Enter');
 }
-
-e2eTest('Open Chat shows the chat view and Show Logs the HAPA output channel', { timeoutMs: 120_000 }, session, async (wb) => {
-    await wb.openFile('valid.py');
-    // Another view in the side bar first, so Open Chat has something to do.
-    await wb.runCommand('View: Show Explorer');
-    await wb.page.locator('.sidebar .composite.title', { hasText: 'Explorer' }).first().waitFor({ state: 'visible', timeout: 10_000 });
-    await wb.runCommand('HAPA: Open Chat');
-    await wb.page.locator('.sidebar .composite.title', { hasText: 'HAPA' }).first().waitFor({ state: 'visible', timeout: 10_000 });
-    await wb.frameWith('main#hapa-chat[data-hapa-ready="true"]', { timeoutMs: 30_000 });
-
-    await wb.runCommand('HAPA: Show Logs');
-    // The Output panel, switched to the HAPA channel, showing its log lines.
-    const shown = await waitFor('the HAPA channel in the Output panel', async () => {
-        const channels = await wb.page.locator('.part.panel select').evaluateAll((selects) => selects.map((select) => select.selectedOptions[0]?.textContent?.trim() ?? ''));
-        const lines = await wb.page.locator('.part.panel .view-lines').first().innerText().catch(() => '');
-        return channels.includes('HAPA') && /\[(info|warning|error)\]/.test(lines) ? lines : undefined;
-    }, { timeoutMs: 15_000, describe: async () => JSON.stringify(await wb.page.locator('.part.panel select').evaluateAll((selects) => selects.map((select) => select.selectedOptions[0]?.textContent))) });
-    assert.ok(shown.length > 0);
-});
 
 e2eTest('the bundled model offers ghost text for a partial line and Tab accepts it', { timeoutMs: 180_000 }, session, async (wb, t) => {
     await selectBackend(wb, 'local');

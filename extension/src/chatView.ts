@@ -6,7 +6,7 @@ import * as path from 'path';
 import * as vscode from 'vscode';
 import type { ApiKeyStore } from './apiKey';
 import type { LocalModel } from './localModel';
-import { hapaCore, type FromWebview, type ToWebview } from './core';
+import { hapaCore, type ChatHistory, type FromWebview, type ToWebview } from './core';
 import { serverUrl } from './server';
 
 /** The longest an answer may stream before it is given up. */
@@ -21,15 +21,10 @@ interface Answering {
     abort: AbortController;
 }
 
-/** What the workspace keeps of its chat: questions, notices and finished answers. */
-type HistoryEntry =
-    | { question: string }
-    | { notice: string }
-    | { started: Extract<ToWebview, { type: 'answerStarted' }>; end: Extract<ToWebview, { type: 'answerDone' | 'answerFailed' }> };
-
-const HISTORY_KEY = 'hapa.chat.history';
-/** Entries kept per workspace (oldest dropped first). */
-const MAX_HISTORY_ENTRIES = 200;
+/** Where the workspace's chats are stored (JSON of the core's ChatHistory). */
+const CHATS_KEY = 'hapa.chat.archive';
+/** Where versions before the chat list kept the one chat. */
+const LEGACY_HISTORY_KEY = 'hapa.chat.history';
 
 interface EditorContext {
     code: string;
@@ -42,8 +37,8 @@ export class ChatViewProvider implements vscode.WebviewViewProvider {
     private view: vscode.WebviewView | undefined;
     private nextAnswer = 1;
     private answering: Answering | undefined;
-    /** Answers begun and not yet finished, to be kept with their end. */
-    private readonly unfinished = new Map<number, Extract<ToWebview, { type: 'answerStarted' }>>();
+    /** The workspace's chats, loaded on first use. */
+    private chats: ChatHistory | undefined;
 
     constructor(
         private readonly extensionUri: vscode.Uri,
@@ -78,10 +73,17 @@ export class ChatViewProvider implements vscode.WebviewViewProvider {
         switch (message.type) {
             case 'ready':
                 this.log.info(`chat view ready (protocol ${message.protocol})`);
+                if (message.protocol !== hapaCore().webviewProtocolVersion()) {
+                    // Only a stale webview bundle can get here; say how to recover.
+                    this.log.error(`the chat view speaks protocol ${message.protocol}, this extension ${hapaCore().webviewProtocolVersion()}`);
+                    void vscode.window.showErrorMessage('HAPA: the chat view is from another version of HAPA. Run "Developer: Reload Window".');
+                    return;
+                }
                 this.restore();
                 break;
             case 'ask':
-                this.keep({ question: message.text });
+                this.history().question(message.text, Date.now());
+                this.save();
                 void this.ask(message.text, message.withContext);
                 break;
             case 'stop':
@@ -89,7 +91,27 @@ export class ChatViewProvider implements vscode.WebviewViewProvider {
                 break;
             case 'newChat':
                 this.stop();
-                void this.workspaceState.update(HISTORY_KEY, []);
+                this.history().newChat();
+                this.save();
+                break;
+            case 'openChat': {
+                const messages = this.history().open(message.id);
+                if (!messages) break;
+                this.stop();
+                this.save();
+                void this.view?.webview.postMessage({ type: 'reset' } satisfies ToWebview);
+                for (const shown of messages) void this.view?.webview.postMessage(shown);
+                break;
+            }
+            case 'deleteChat':
+                if (this.history().delete(message.id)) {
+                    this.stop();
+                    void this.view?.webview.postMessage({ type: 'reset' } satisfies ToWebview);
+                }
+                this.save();
+                break;
+            case 'openLink':
+                void this.openLink(message.url);
                 break;
             case 'insertCode':
                 void insertCode(message.code, message.target, this.log);
@@ -229,45 +251,48 @@ export class ChatViewProvider implements vscode.WebviewViewProvider {
 
     private post(message: ToWebview): void {
         void this.view?.webview.postMessage(message);
-        switch (message.type) {
-            case 'notice':
-                this.keep({ notice: message.text });
-                break;
-            case 'answerStarted':
-                this.unfinished.set(message.answer, message);
-                break;
-            case 'answerDone':
-            case 'answerFailed': {
-                const started = this.unfinished.get(message.answer);
-                this.unfinished.delete(message.answer);
-                if (started) this.keep({ started, end: message });
-                break;
-            }
+        if (message.type !== 'answerDelta' && this.history().record(message, Date.now())) this.save();
+    }
+
+    /** Opens a link from an answer, after the same scheme check the view made. */
+    private async openLink(url: string): Promise<void> {
+        const problem = hapaCore().linkProblem(url);
+        if (problem) {
+            this.log.warn(`HAPA chat: did not open a link: ${problem}`);
+            void vscode.window.showWarningMessage(`HAPA did not open that link: ${problem}.`);
+            return;
         }
+        const opened = await vscode.env.openExternal(vscode.Uri.parse(url.trim(), true));
+        this.log.info(`HAPA chat: ${opened ? 'opened' : 'did not open'} ${url.trim()}`);
     }
 
-    private history(): HistoryEntry[] {
-        return this.workspaceState.get<HistoryEntry[]>(HISTORY_KEY, []);
+    private history(): ChatHistory {
+        if (!this.chats) {
+            const stored = this.workspaceState.get<string>(CHATS_KEY);
+            const legacy = this.workspaceState.get<unknown>(LEGACY_HISTORY_KEY);
+            const json = stored ?? (legacy === undefined ? undefined : JSON.stringify(legacy));
+            this.chats = new (hapaCore().ChatHistory)(json, Date.now());
+            // New answers never reuse a stored answer's id (the view ignores repeats).
+            this.nextAnswer = Math.max(this.nextAnswer, this.chats.lastAnswerId() + 1);
+        }
+        return this.chats;
     }
 
-    private keep(entry: HistoryEntry): void {
-        void this.workspaceState.update(HISTORY_KEY, [...this.history(), entry].slice(-MAX_HISTORY_ENTRIES));
+    /** Stores the chats and shows the list as it is now. */
+    private save(): void {
+        const chats = this.history();
+        void this.workspaceState.update(CHATS_KEY, chats.toJson());
+        void this.workspaceState.update(LEGACY_HISTORY_KEY, undefined);
+        void this.view?.webview.postMessage(chats.list());
     }
 
-    /** Shows the workspace's chat in a freshly loaded view, as it was. */
+    /** Shows the workspace's current chat in a freshly loaded view, as it was, and the list. */
     private restore(): void {
         const webview = this.view?.webview;
         if (!webview) return;
-        for (const entry of this.history()) {
-            if ('question' in entry) void webview.postMessage({ type: 'question', text: entry.question } satisfies ToWebview);
-            else if ('notice' in entry) void webview.postMessage({ type: 'notice', text: entry.notice } satisfies ToWebview);
-            else {
-                void webview.postMessage(entry.started);
-                void webview.postMessage(entry.end);
-                // New answers never reuse a restored answer's id (the view ignores repeats).
-                this.nextAnswer = Math.max(this.nextAnswer, entry.started.answer + 1);
-            }
-        }
+        const chats = this.history();
+        for (const message of chats.replay()) void webview.postMessage(message);
+        void webview.postMessage(chats.list());
     }
 
     private html(webview: vscode.Webview, bundle: vscode.Uri, wasmBase64: string): string {

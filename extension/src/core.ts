@@ -1,7 +1,7 @@
 // The Rust core (crates/hapa-wasm), loaded on first use so activation stays cheap.
 import type * as Core from '../../out/wasm/hapa_wasm';
 
-export type { EditorDiagnostic, FromWebview, ServerHealth, ToWebview } from '../../out/wasm/hapa_wasm';
+export type { ChatHistory, EditorDiagnostic, FromWebview, ServerHealth, ToWebview } from '../../out/wasm/hapa_wasm';
 
 let core: typeof Core | undefined;
 

@@ -9,6 +9,7 @@ import { createRequire } from 'node:module';
 import { after, before } from 'node:test';
 
 import { FIXTURE_WORKSPACE, REPO_ROOT, Workbench, e2eTest, startHapaServer, waitFor } from './harness.mjs';
+import { startScriptedModel } from './scripted-model.mjs';
 
 /** 1-based lines of broken.py that carry a `# syntax error` comment: where Problems must point. */
 const BROKEN_LINES = readFileSync(path.join(FIXTURE_WORKSPACE, 'broken.py'), 'utf8')
@@ -18,6 +19,8 @@ const BROKEN_LINES = readFileSync(path.join(FIXTURE_WORKSPACE, 'broken.py'), 'ut
 let workbench;
 let server;
 let serverError;
+/** The scripted model server, once a test has put hapa-server in front of it. */
+let scripted;
 
 before(async () => {
     // The server starts before VS Code so that hapa.serverUrl can point at it from the start. If it
@@ -38,6 +41,7 @@ before(async () => {
 after(async () => {
     await workbench?.close();
     await server?.stop();
+    await scripted?.close();
 });
 
 const session = () => workbench;
@@ -276,7 +280,11 @@ e2eTest('chat code that would break the file is flagged, not inserted', { timeou
     const editor = wb.page.locator('.monaco-editor .view-lines').first();
     await editor.click();
     await wb.page.keyboard.press('Control+Home');
-    const before = await savedText(wb, 'valid.py', { changed: false });
+    // The previous test's save may still be being written: read until the file is whole.
+    const before = await waitFor('valid.py on disk', async () => {
+        const text = await savedText(wb, 'valid.py', { changed: false });
+        return text.includes('\ndef ') ? text : undefined;
+    }, { timeoutMs: 10_000 });
     const line = before.split('\n').findIndex((l) => l.startsWith('def '));
     assert.ok(line >= 0, 'valid.py has a def');
     for (let i = 0; i < line; i++) await wb.page.keyboard.press('ArrowDown');
@@ -386,7 +394,10 @@ e2eTest('the bundled model offers ghost text for a partial line and Tab accepts 
         const lines = ((await wb.page.locator('.monaco-editor .view-lines').first().innerText())).replace(/\u00a0/g, ' ');
         return lines.includes(typed + suggested) || undefined;
     }, { timeoutMs: 10_000 });
-    assert.equal(await ghost.count(), 0, 'ghost text gone once accepted');
+    // The model may offer the next piece at once (shown after it); the accepted one is in the line.
+    t.diagnostic(`ghost text after accepting: ${JSON.stringify((await ghost.allTextContents()).join(''))}`);
+    const line = (await editorText(wb)).split('\n').find((l) => l.includes(typed)) ?? '';
+    assert.ok(line.startsWith(`${typed}${suggested}`), line);
 });
 
 e2eTest('with the local backend the chat is answered by the bundled model, offline', { timeoutMs: 180_000 }, session, async (wb, t) => {
@@ -441,6 +452,111 @@ e2eTest('completions come from the server, from the local model while it is down
     t.diagnostic(`after the restart: ${back}`);
 });
 
+/** The answer the scripted model gives: hostile markdown around one Python block. */
+function hostileAnswer(url) {
+    return [
+        'Here is a safe sum. <img src=x onerror="window.hapaPwned=1"> <script>window.hapaPwned=2</script>',
+        '',
+        '```python',
+        'def total(xs):',
+        '    return sum(xs)',
+        '```',
+        '',
+        '- It uses the built-in `sum`, **no loop**',
+        `- ![tracker](${url}/pixel.png) [the docs](${url}/docs) [quit](command:workbench.action.quit)`,
+        '',
+    ].join('\n');
+}
+
+/** A long answer that streams one short line every 100 ms (about 40 s in all). */
+function slowAnswer() {
+    const lines = Array.from({ length: 400 }, (_, n) => `print(${n})\n`).join('');
+    return { text: `\`\`\`python\n${lines}\`\`\`\n`, chunkChars: 9, delayMs: 100 };
+}
+
+/** hapa-server (same address, keys and data) asking the scripted model instead of the bundled one. */
+async function useScriptedModel() {
+    if (serverError) throw serverError;
+    if (!scripted) {
+        scripted = await startScriptedModel((question) => (question.includes('slowly') ? slowAnswer() : { text: hostileAnswer(scripted.url) }));
+    }
+    await server.kill();
+    server = await server.restart({ args: ['--provider', 'openai', '--openai-base-url', `${scripted.url}/v1`, '--openai-model', 'scripted'] });
+}
+
+/** Asks `question` in the chat and returns the new answer's locator. */
+async function askInChat(frame, question) {
+    const answers = frame.locator('ol#hapa-history > li[data-answer]');
+    const count = await answers.count();
+    await frame.locator('#hapa-input').fill(question);
+    await frame.locator('#hapa-input').press('Enter');
+    const answer = answers.nth(count);
+    await answer.waitFor({ state: 'attached', timeout: 30_000 });
+    return answer;
+}
+
+e2eTest('a hostile markdown answer renders inert, fetches nothing, and only its web link opens, through the host', { timeoutMs: 180_000 }, session, async (wb, t) => {
+    await useScriptedModel();
+    await selectBackend(wb, 'remote');
+    await wb.openHapaView();
+    const frame = await wb.frameWith('main#hapa-chat[data-hapa-ready="true"]', { timeoutMs: 30_000 });
+    const answer = await askInChat(frame, 'sum a list, with a picture');
+    await waitFor('the scripted answer', async () => ['done', 'failed'].includes(await answer.getAttribute('data-state')) || undefined, { timeoutMs: 60_000 });
+    assert.equal(await answer.getAttribute('data-state'), 'done', (await answer.textContent()) ?? '');
+    assert.equal(await answer.locator(':scope > pre.hapa-code code').textContent(), 'def total(xs):\n    return sum(xs)\n');
+
+    const words = answer.locator('.hapa-explanation');
+    const text = (await words.textContent()) ?? '';
+    t.diagnostic(`explanation as shown: ${JSON.stringify(text)}`);
+    assert.match(text, /<img src=x onerror="window\.hapaPwned=1">/, 'raw HTML shows as text');
+    assert.match(text, /<script>window\.hapaPwned=2<\/script>/);
+    assert.equal(await words.locator('li code').textContent(), 'sum', 'inline code');
+    assert.equal(await words.locator('li strong').textContent(), 'no loop', 'emphasis');
+    assert.equal(await words.locator('.hapa-image').textContent(), '[image: tracker]');
+    assert.equal(await words.locator('.hapa-link-inert').textContent(), 'quit');
+    assert.equal(await frame.locator('#hapa-history img, #hapa-history script, #hapa-history a, #hapa-history [src], #hapa-history [href]').count(), 0);
+    assert.equal(await frame.evaluate(() => window.hapaPwned), undefined, 'no script ran');
+
+    // The command: link is text; clicking it does nothing. The web link asks the host, which
+    // checks its scheme and opens it (code-server opens a loopback link through its port
+    // forwarding): the browser then really requests that server. Nothing else ever GETs it.
+    await words.locator('.hapa-link-inert').click();
+    const pages = wb.page.context().pages().length;
+    assert.equal(scripted.requests.filter((r) => r.method === 'GET').length, 0, 'nothing fetched before the click');
+    await words.locator('button.hapa-link', { hasText: 'the docs' }).click();
+    await waitFor('the link to be opened', async () => scripted.requests.some((r) => r.method === 'GET') || undefined, {
+        timeoutMs: 30_000,
+        describe: async () => `requests: ${JSON.stringify(scripted.requests)}; notifications: ${JSON.stringify(await wb.notifications())}`,
+    });
+    const opened = wb.page.context().pages().slice(pages);
+    t.diagnostic(`the model server saw: ${JSON.stringify(scripted.requests)}; pages opened: ${JSON.stringify(opened.map((p) => p.url()))}`);
+    assert.equal(scripted.requests.filter((r) => r.path.includes('pixel')).length, 0, 'the image was never fetched');
+    for (const page of opened) await page.close();
+});
+
+e2eTest('Stop ends a streaming answer, keeps what came, and the model stops being asked', { timeoutMs: 180_000 }, session, async (wb, t) => {
+    if (!scripted) await useScriptedModel();
+    await wb.openHapaView();
+    const frame = await wb.frameWith('main#hapa-chat[data-hapa-ready="true"]', { timeoutMs: 30_000 });
+    const answer = await askInChat(frame, 'count to four hundred, slowly');
+    const code = answer.locator('pre.hapa-code code');
+    await waitFor('code to stream in', async () => ((await code.count()) && ((await code.textContent()) ?? '').includes('print(3)')) || undefined, { timeoutMs: 60_000 });
+    assert.equal(await answer.getAttribute('data-state'), 'streaming');
+    await frame.locator('#hapa-stop').click();
+    await waitFor('the answer to stop', async () => (await answer.getAttribute('data-state')) === 'stopped' || undefined, { timeoutMs: 15_000 });
+    assert.equal(await frame.locator('#hapa-stop').count(), 0, 'no Stop once stopped');
+    const kept = (await code.textContent()) ?? '';
+    assert.match(kept, /^print\(0\)\nprint\(1\)\n/, 'what arrived is kept');
+    assert.ok(!kept.includes('print(399)'), 'it did not run to the end');
+    const stream = scripted.streams.find((s) => s.question.includes('slowly'));
+    await waitFor('hapa-server to hang up on the model', async () => stream.closedEarly || undefined, { timeoutMs: 15_000 });
+    t.diagnostic(`the model sent ${stream.sent} of ${Math.ceil(slowAnswer().text.length / 9)} chunks before hapa-server hung up`);
+
+    // Back to the bundled model for what follows.
+    await server.kill();
+    server = await server.restart();
+});
+
 // Last: it reloads the window, which restarts the extension host.
 e2eTest('the chat of a workspace is there again after the window reloads', { timeoutMs: 180_000 }, session, async (wb, t) => {
     await wb.openHapaView();
@@ -463,13 +579,34 @@ e2eTest('the chat of a workspace is there again after the window reloads', { tim
     assert.deepEqual(is, was, 'the same questions, code and backends, in order');
     assert.equal(await after.locator('ol#hapa-history li[data-answer] b, ol#hapa-history li img').count(), 0, 'still text');
 
-    // New Chat forgets it, also across a reload.
+    // New Chat starts an empty chat, also across a reload; the old one waits in the chat list.
     await after.locator('#hapa-new-chat').click();
     await waitFor('an empty chat', async () => (await after.locator('ol#hapa-history > li').count()) === 0 || undefined, { timeoutMs: 10_000 });
     await reload(wb);
     const fresh = await wb.frameWith('main#hapa-chat[data-hapa-ready="true"]', { timeoutMs: 90_000 });
     await fresh.locator('.hapa-empty').waitFor({ state: 'visible', timeout: 10_000 });
     assert.equal(await fresh.locator('ol#hapa-history > li').count(), 0);
+
+    await fresh.locator('#hapa-chats-toggle').click();
+    const listed = fresh.locator('#hapa-chats li.hapa-chat-item');
+    await listed.first().waitFor({ state: 'visible', timeout: 10_000 });
+    const titles = await listed.locator('.hapa-chat-title').allTextContents();
+    t.diagnostic(`past chats: ${JSON.stringify(titles)}`);
+    // One chat, titled by its first question (shortened to 60 characters).
+    const first = was.questions[0].replace(/^You/, '').trim();
+    assert.deepEqual(titles, [first.length > 60 ? `${first.slice(0, 59)}…` : first]);
+    await listed.first().locator('.hapa-open-chat').click();
+    const reopened = await waitFor('the past chat to be shown', async () => {
+        const now = await shown(fresh);
+        return now.questions.length === was.questions.length ? now : undefined;
+    }, { timeoutMs: 15_000, describe: async () => JSON.stringify(await shown(fresh)) });
+    assert.deepEqual(reopened, was, 'the past chat as it was');
+
+    // Deleting the chat shown empties the view and the list.
+    await fresh.locator('#hapa-chats-toggle').click();
+    await listed.first().locator('.hapa-delete-chat').click();
+    await waitFor('the chat to be gone', async () => (await fresh.locator('ol#hapa-history > li').count()) === 0 || undefined, { timeoutMs: 10_000 });
+    await fresh.locator('#hapa-chats .hapa-chats-empty').waitFor({ state: 'visible', timeout: 10_000 });
 });
 
 /** Reloads the window (no unsaved files left to ask about) and shows the HAPA view again. */

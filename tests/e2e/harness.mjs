@@ -244,16 +244,17 @@ export function hapaServerBin() {
 
 /**
  * Starts `hapa-server serve --bind 127.0.0.1:0 --data-dir <tmp>` and returns once it prints its
- * address. `stop()` kills it and removes its data dir; `kill()` only stops the process, and
- * `restart()` starts it again on the same address with the same data (its keys still valid).
+ * address, with `args` added to `serve`. `stop()` kills it and removes its data dir; `kill()` only
+ * stops the process, and `restart({ args })` starts it again on the same address with the same
+ * data (its keys still valid), with other `serve` flags if given.
  */
-export async function startHapaServer({ timeoutMs = 60_000, bind = '127.0.0.1:0', reuse } = {}) {
+export async function startHapaServer({ timeoutMs = 60_000, bind = '127.0.0.1:0', reuse, args = [] } = {}) {
     const bin = hapaServerBin();
     const root = reuse?.root ?? (await makeTempDir('hapa-e2e-server-'));
     const dataDir = path.join(root, 'data');
     await fs.mkdir(dataDir, { recursive: true });
     const logPath = path.join(root, 'hapa-server.log');
-    const child = spawnGroup(bin, ['serve', '--bind', bind, '--data-dir', dataDir], {
+    const child = spawnGroup(bin, ['serve', '--bind', bind, '--data-dir', dataDir, ...args], {
         env: { ...process.env, RUST_BACKTRACE: '1' },
     });
     await teeToFile(child, logPath);
@@ -273,9 +274,9 @@ export async function startHapaServer({ timeoutMs = 60_000, bind = '127.0.0.1:0'
         async kill() {
             await stopGroup(child);
         },
-        /** The same server again: same address, same data. */
-        async restart() {
-            return startHapaServer({ timeoutMs, bind: new URL(url).host, reuse: { root } });
+        /** The same server again: same address, same data; `args` replace the extra flags. */
+        async restart({ args: again = [] } = {}) {
+            return startHapaServer({ timeoutMs, bind: new URL(url).host, reuse: { root }, args: again });
         },
         /** `hapa-server keys create`: returns the new key (the last line it prints). */
         async createKey(name, role = 'user') {
@@ -571,9 +572,17 @@ export class Workbench {
         const item = this.page.locator('.activitybar .action-item a.action-label[aria-label="HAPA"]');
         const title = this.page.locator('.sidebar .composite.title', { hasText: 'HAPA' }).first();
         await item.waitFor({ state: 'visible', timeout: timeoutMs });
-        // Clicking the item of the view already shown would hide the side bar.
-        if (!(await title.isVisible())) await item.click();
-        await title.waitFor({ state: 'visible', timeout: timeoutMs });
+        // Clicking the item of the view already shown hides the side bar, and after a reload the
+        // view may show itself a moment after it was found hidden: click until it stays shown.
+        const deadline = Date.now() + timeoutMs;
+        while (!(await title.isVisible())) {
+            await item.click();
+            try {
+                await title.waitFor({ state: 'visible', timeout: 3_000 });
+            } catch (error) {
+                if (Date.now() > deadline) throw error;
+            }
+        }
     }
 
     /**

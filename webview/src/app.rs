@@ -5,13 +5,15 @@
 //! nothing here sets `innerHTML`.
 
 use hapa_protocol::WEBVIEW_PROTOCOL_VERSION;
-use hapa_protocol::webview::{CodeTarget, FromWebview, Rating};
+use hapa_protocol::webview::{ChatSummary, CodeTarget, FromWebview, Rating, ToWebview};
 use leptos::either::Either;
 use leptos::{ev, html, prelude::*};
+use wasm_bindgen::JsValue;
 
 use crate::compose::{self, KeyAction, KeyPress, Question};
 use crate::highlight;
 use crate::host;
+use crate::markdown::{self, Block, Inline};
 use crate::transcript::{AnswerState, Author, Body, Finish, Transcript};
 
 /// The whole chat: header, history and composer. Owns the transcript and the link to the
@@ -20,11 +22,14 @@ use crate::transcript::{AnswerState, Author, Body, Finish, Transcript};
 pub fn App() -> impl IntoView {
     let transcript = RwSignal::new(Transcript::default());
     let streaming = Memo::new(move |_| transcript.with(Transcript::is_streaming));
+    let chats = RwSignal::new(ChatList::default());
 
-    let listener = window_event_listener(ev::message, move |event| {
-        if let Some(message) = host::receive(&event.data()) {
+    let listener = window_event_listener(ev::message, move |event| match host::receive(&event.data()) {
+        Some(ToWebview::Chats { chats: list, current }) => chats.set(ChatList { chats: list, current }),
+        Some(message) => {
             transcript.maybe_update(|t| t.apply(message));
         }
+        None => {}
     });
     on_cleanup(move || listener.remove());
 
@@ -52,27 +57,123 @@ pub fn App() -> impl IntoView {
 
     view! {
         <main id="hapa-chat" data-hapa-ready="true" aria-label="HAPA chat">
-            <Header on_new_chat=new_chat />
+            <Header on_new_chat=new_chat chats=chats.read_only() post=post />
             <History transcript=transcript.read_only() post=post rate=rate />
             <Composer on_send=ask on_stop=move |()| post.run(FromWebview::Stop) streaming=streaming />
         </main>
     }
 }
 
-/// The chat's title bar, with New Chat.
+/// The workspace's chats as the host last listed them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ChatList {
+    /// Newest first.
+    pub chats: Vec<ChatSummary>,
+    /// The one shown, if it is in the list.
+    pub current: Option<String>,
+}
+
+/// The chat's title bar: New Chat, and the list of past chats (opened with "Chats").
 #[component]
 pub fn Header(
     /// Called when the user starts a new chat.
     #[prop(into)]
     on_new_chat: Callback<()>,
+    /// The past chats to list.
+    chats: ReadSignal<ChatList>,
+    /// Sends a message to the host (open or delete a chat).
+    post: Callback<FromWebview>,
 ) -> impl IntoView {
+    let open = RwSignal::new(false);
     view! {
         <header>
             <h1>"HAPA"</h1>
-            <button id="hapa-new-chat" type="button" aria-label="New chat" on:click=move |_| on_new_chat.run(())>
+            <button
+                id="hapa-chats-toggle"
+                type="button"
+                aria-controls="hapa-chats"
+                aria-expanded=move || open.get().to_string()
+                on:click=move |_| open.update(|open| *open = !*open)
+            >
+                "Chats"
+            </button>
+            <button
+                id="hapa-new-chat"
+                type="button"
+                aria-label="New chat"
+                on:click=move |_| {
+                    open.set(false);
+                    on_new_chat.run(());
+                }
+            >
                 "New Chat"
             </button>
         </header>
+        <Show when=move || open.get()>
+            <nav id="hapa-chats" aria-label="Past chats">
+                {move || {
+                    let list = chats.get();
+                    if list.chats.is_empty() {
+                        return Either::Left(view! { <p class="hapa-chats-empty">"No past chats yet."</p> });
+                    }
+                    let items = list
+                        .chats
+                        .into_iter()
+                        .map(|chat| {
+                            let current = list.current.as_deref() == Some(chat.id.as_str());
+                            view! { <ChatItem chat current post on_open=move || open.set(false) /> }
+                        })
+                        .collect::<Vec<_>>();
+                    Either::Right(view! { <ul>{items}</ul> })
+                }}
+            </nav>
+        </Show>
+    }
+}
+
+/// One past chat: its title opens it, × deletes it.
+#[component]
+fn ChatItem(
+    /// The chat.
+    chat: ChatSummary,
+    /// Whether it is the chat shown.
+    current: bool,
+    /// Sends a message to the host.
+    post: Callback<FromWebview>,
+    /// Called after the chat was opened (closes the list).
+    #[prop(into)]
+    on_open: Callback<()>,
+) -> impl IntoView {
+    let (open_id, delete_id) = (chat.id.clone(), chat.id.clone());
+    let questions = match chat.questions {
+        1 => "1 question".to_owned(),
+        n => format!("{n} questions"),
+    };
+    let when = js_sys::Date::new(&chat.updated_ms.into()).to_locale_string("default", &JsValue::UNDEFINED);
+    let when = String::from(when);
+    view! {
+        <li class="hapa-chat-item" data-chat=chat.id.clone() data-current=current.to_string()>
+            <button
+                type="button"
+                class="hapa-open-chat"
+                aria-current=current.then_some("true")
+                on:click=move |_| {
+                    post.run(FromWebview::OpenChat { id: open_id.clone() });
+                    on_open.run(());
+                }
+            >
+                <span class="hapa-chat-title">{chat.title.clone()}</span>
+                <span class="hapa-chat-meta">{format!("{questions} · {when}")}</span>
+            </button>
+            <button
+                type="button"
+                class="hapa-delete-chat"
+                aria-label=format!("Delete chat: {}", chat.title)
+                on:click=move |_| post.run(FromWebview::DeleteChat { id: delete_id.clone() })
+            >
+                "×"
+            </button>
+        </li>
     }
 }
 
@@ -218,39 +319,7 @@ fn Finished(
     /// Rates an answer.
     rate: Callback<(u32, Rating)>,
 ) -> impl IntoView {
-    let actions = (!code.is_empty()).then(|| {
-        let (insert, replace, copy) = (code.clone(), code.clone(), code);
-        view! {
-            <div class="hapa-actions" role="group" aria-label="Code actions">
-                <button
-                    type="button"
-                    class="hapa-insert"
-                    aria-label="Insert at cursor"
-                    on:click=move |_| post.run(FromWebview::InsertCode { code: insert.clone(), target: CodeTarget::Cursor })
-                >
-                    "Insert at Cursor"
-                </button>
-                <button
-                    type="button"
-                    class="hapa-replace"
-                    aria-label="Replace selection"
-                    on:click=move |_| {
-                        post.run(FromWebview::InsertCode { code: replace.clone(), target: CodeTarget::Selection })
-                    }
-                >
-                    "Replace Selection"
-                </button>
-                <button
-                    type="button"
-                    class="hapa-copy"
-                    aria-label="Copy code"
-                    on:click=move |_| post.run(FromWebview::CopyCode { code: copy.clone() })
-                >
-                    "Copy"
-                </button>
-            </div>
-        }
-    });
+    let actions = (!code.is_empty()).then(|| view! { <CodeActions code post /> });
     let thumbs = finish.request_id.is_some().then(|| {
         let thumb = move |which: Rating, class: &'static str, label: &'static str, face: &'static str| {
             view! {
@@ -276,12 +345,140 @@ fn Finished(
 
     view! {
         {(!finish.parses).then(|| view! { <p class="hapa-warning">"This code does not parse on its own."</p> })}
-        {finish.explanation.clone().map(|explanation| view! { <p class="hapa-explanation">{explanation}</p> })}
         {actions}
+        {finish
+            .explanation
+            .as_deref()
+            .map(|explanation| {
+                view! { <div class="hapa-explanation">{render_blocks(&markdown::parse(explanation), post)}</div> }
+            })}
         <div class="hapa-footer">
             <span class="hapa-meta">{finish.meta()}</span>
             {thumbs}
         </div>
+    }
+}
+
+/// A code block's buttons: Insert at Cursor, Replace Selection, Copy.
+#[component]
+fn CodeActions(
+    /// The code block's text.
+    code: String,
+    /// Sends a message to the host.
+    post: Callback<FromWebview>,
+) -> impl IntoView {
+    let (insert, replace, copy) = (code.clone(), code.clone(), code);
+    view! {
+        <div class="hapa-actions" role="group" aria-label="Code actions">
+            <button
+                type="button"
+                class="hapa-insert"
+                aria-label="Insert at cursor"
+                on:click=move |_| post.run(FromWebview::InsertCode { code: insert.clone(), target: CodeTarget::Cursor })
+            >
+                "Insert at Cursor"
+            </button>
+            <button
+                type="button"
+                class="hapa-replace"
+                aria-label="Replace selection"
+                on:click=move |_| {
+                    post.run(FromWebview::InsertCode { code: replace.clone(), target: CodeTarget::Selection })
+                }
+            >
+                "Replace Selection"
+            </button>
+            <button
+                type="button"
+                class="hapa-copy"
+                aria-label="Copy code"
+                on:click=move |_| post.run(FromWebview::CopyCode { code: copy.clone() })
+            >
+                "Copy"
+            </button>
+        </div>
+    }
+}
+
+/// Markdown blocks as DOM: every piece of text a text node, code blocks highlighted with their
+/// actions, links as buttons that ask the host to open them.
+fn render_blocks(blocks: &[Block], post: Callback<FromWebview>) -> Vec<AnyView> {
+    blocks.iter().map(|block| render_block(block, post)).collect()
+}
+
+fn render_block(block: &Block, post: Callback<FromWebview>) -> AnyView {
+    match block {
+        Block::Paragraph(inlines) => view! { <p>{render_inlines(inlines, post)}</p> }.into_any(),
+        Block::Heading(level, inlines) => {
+            // Headings inside an answer stay below the view's own title.
+            let content = render_inlines(inlines, post);
+            match level {
+                1 | 2 => view! { <h3 class="hapa-md-heading">{content}</h3> }.into_any(),
+                3 => view! { <h4 class="hapa-md-heading">{content}</h4> }.into_any(),
+                _ => view! { <h5 class="hapa-md-heading">{content}</h5> }.into_any(),
+            }
+        }
+        Block::Code { language, text } => {
+            let python = Block::is_python(language.as_deref());
+            let class = format!("language-{}", language.as_deref().unwrap_or("python"));
+            let code = if python { Either::Left(highlighted(text)) } else { Either::Right(text.clone()) };
+            let actions = python.then(|| view! { <CodeActions code=text.clone() post /> });
+            view! {
+                <div class="hapa-md-code">
+                    <pre class="hapa-code">
+                        <code class=class>{code}</code>
+                    </pre>
+                    {actions}
+                </div>
+            }
+            .into_any()
+        }
+        Block::List { start, items } => {
+            let items: Vec<_> = items.iter().map(|item| view! { <li>{render_blocks(item, post)}</li> }).collect();
+            match start {
+                Some(start) => view! { <ol start=start.to_string()>{items}</ol> }.into_any(),
+                None => view! { <ul>{items}</ul> }.into_any(),
+            }
+        }
+        Block::Quote(blocks) => view! { <blockquote>{render_blocks(blocks, post)}</blockquote> }.into_any(),
+        Block::Rule => view! { <hr /> }.into_any(),
+    }
+}
+
+fn render_inlines(inlines: &[Inline], post: Callback<FromWebview>) -> Vec<AnyView> {
+    inlines.iter().map(|inline| render_inline(inline, post)).collect()
+}
+
+fn render_inline(inline: &Inline, post: Callback<FromWebview>) -> AnyView {
+    match inline {
+        Inline::Text(text) => text.clone().into_any(),
+        Inline::Code(code) => view! { <code>{code.clone()}</code> }.into_any(),
+        Inline::Emphasis(children) => view! { <em>{render_inlines(children, post)}</em> }.into_any(),
+        Inline::Strong(children) => view! { <strong>{render_inlines(children, post)}</strong> }.into_any(),
+        Inline::Strike(children) => view! { <s>{render_inlines(children, post)}</s> }.into_any(),
+        Inline::Link { url, openable: true, children } => {
+            let target = url.clone();
+            view! {
+                <button
+                    type="button"
+                    class="hapa-link"
+                    title=url.clone()
+                    on:click=move |_| post.run(FromWebview::OpenLink { url: target.clone() })
+                >
+                    {render_inlines(children, post)}
+                </button>
+            }
+            .into_any()
+        }
+        Inline::Link { url, openable: false, children } => {
+            let why = format!("Not a link HAPA opens: {url}");
+            view! { <span class="hapa-link-inert" title=why>{render_inlines(children, post)}</span> }.into_any()
+        }
+        Inline::Image { alt } => {
+            let label = if alt.trim().is_empty() { "[image]".to_owned() } else { format!("[image: {alt}]") };
+            view! { <span class="hapa-image">{label}</span> }.into_any()
+        }
+        Inline::Break => view! { <br /> }.into_any(),
     }
 }
 

@@ -14,6 +14,7 @@ pub mod app;
 pub mod compose;
 pub mod highlight;
 pub mod host;
+pub mod markdown;
 pub mod transcript;
 
 pub use app::App;

@@ -186,6 +186,13 @@ impl Transcript {
                     a.error = Some(message);
                 })
                 .is_some(),
+            ToWebview::Reset => {
+                let changed = !self.messages.is_empty();
+                self.clear();
+                changed
+            }
+            // The chat list is not part of the conversation (the app keeps it).
+            ToWebview::Chats { .. } => false,
         }
     }
 
@@ -451,6 +458,29 @@ rate 2 Up sends None
         transcript.clear();
         assert!(transcript.is_empty());
         assert!(transcript.push(Author::User, "q") != before, "ids are not reused after New Chat");
+    }
+
+    #[test]
+    fn reset_makes_room_for_another_chat_and_the_chat_list_is_not_a_message() {
+        check(
+            vec![
+                User("in chat A"),
+                started(1, None),
+                done(1, "a = 1", None, false),
+                Step::Host(ToWebview::Chats { chats: Vec::new(), current: None }),
+                Step::Host(ToWebview::Reset),
+                Step::Host(ToWebview::Question { text: "in chat B".into() }),
+                started(2, None),
+                done(2, "b = 2", Some("r2"), false),
+            ],
+            r#"
+user: in chat B
+answer 2 done "b = 2" meta="local · 13 ms" request=Some("r2")
+"#,
+        );
+        let mut transcript = Transcript::default();
+        assert!(!transcript.apply(ToWebview::Reset), "an empty chat does not change");
+        assert!(!transcript.apply(ToWebview::Chats { chats: Vec::new(), current: None }));
     }
 
     #[test]

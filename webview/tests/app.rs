@@ -149,7 +149,7 @@ async fn renders_the_contract_dom_and_says_ready() {
     assert_eq!(context.parent_element().unwrap().text_content().as_deref(), Some("Use selection / file as context"));
     assert!(app.try_find("#hapa-stop").is_none(), "Stop shows only while an answer streams");
 
-    assert_eq!(last_posted(&posted), r#"{"type":"ready","protocol":2}"#);
+    assert_eq!(last_posted(&posted), r#"{"type":"ready","protocol":3}"#);
 }
 
 #[wasm_bindgen_test]
@@ -315,7 +315,7 @@ async fn model_output_is_inert_text() {
 
     assert_eq!(app.text("[data-answer='1'] pre.hapa-code > code"), hostile);
     assert_eq!(app.text("[data-answer='1'] .hapa-context"), "Context: <img src=x onerror=alert(1)>");
-    assert_eq!(app.text(".hapa-explanation"), "<script>globalThis.hapaPwned = true</script>");
+    assert_eq!(app.text(".hapa-explanation").trim_end(), "<script>globalThis.hapaPwned = true</script>");
     assert_eq!(app.text(".hapa-warning"), "This code does not parse on its own.");
     assert_eq!(app.attr("[data-answer='2']", "data-state").as_deref(), Some("failed"));
     assert_eq!(app.attr("[data-answer='2'] .hapa-error", "role").as_deref(), Some("alert"));
@@ -380,4 +380,104 @@ async fn new_chat_clears_the_history_and_tells_the_host() {
     host_says(answer_done(1, "x = 1"));
     tick().await;
     assert_eq!(app.count("#hapa-history > li"), 0);
+}
+
+#[wasm_bindgen_test]
+async fn explanations_render_markdown_as_dom_and_keep_links_and_images_inert() {
+    let posted = fake_host();
+    let app = Mounted::new();
+    tick().await;
+
+    let explanation = "Use `sum`, it is **fast**:\n\n- no loop\n- no <img src=x onerror=globalThis.hapaPwned=1>\n\n\
+        ![tracker](http://127.0.0.1:9/pixel.png) [docs](https://docs.python.org/3/) [quit](command:workbench.action.quit)\n\n\
+        ```python\nprint(total([1, 2]))\n```\n\n```bash\npip install nothing\n```\n";
+    host_says(serde_json::json!({ "type": "answerStarted", "answer": 1, "context": null }));
+    let mut done = answer_done(1, "def total(xs):\n    return sum(xs)\n");
+    done["explanation"] = explanation.into();
+    host_says(done);
+    tick().await;
+
+    let words = "[data-answer='1'] .hapa-explanation";
+    assert_eq!(app.text(&format!("{words} > p:first-child > code")), "sum");
+    assert_eq!(app.text(&format!("{words} > p:first-child > strong")), "fast");
+    assert_eq!(app.count(&format!("{words} > ul > li")), 2);
+    assert_eq!(
+        app.text(&format!("{words} > ul > li:nth-child(2)")),
+        "no <img src=x onerror=globalThis.hapaPwned=1>",
+        "raw HTML shows as its text"
+    );
+    assert_eq!(app.text(&format!("{words} .hapa-image")), "[image: tracker]");
+    assert_eq!(app.text(&format!("{words} .hapa-link-inert")), "quit");
+    assert_eq!(
+        app.count(&format!("{words} a, {words} img, {words} script, #hapa-history [href], #hapa-history [src]")),
+        0
+    );
+    assert!(js_sys::Reflect::get(&js_sys::global(), &"hapaPwned".into()).unwrap().is_undefined());
+
+    // A fenced Python block gets its own code actions; other languages are shown plainly.
+    assert_eq!(app.count(&format!("{words} .hapa-md-code")), 2);
+    assert_eq!(app.text(&format!("{words} .hapa-md-code code.language-python")), "print(total([1, 2]))\n");
+    assert_eq!(app.text(&format!("{words} .hapa-md-code code.language-bash")), "pip install nothing\n");
+    assert_eq!(app.count(&format!("{words} .hapa-md-code .hapa-copy")), 1);
+    app.click(&format!("{words} .hapa-md-code .hapa-insert"));
+    assert_eq!(last_posted(&posted), r#"{"type":"insertCode","code":"print(total([1, 2]))\n","target":"cursor"}"#);
+
+    let link = format!("{words} button.hapa-link");
+    assert_eq!(app.text(&link), "docs");
+    assert_eq!(app.attr(&link, "title").as_deref(), Some("https://docs.python.org/3/"));
+    app.click(&link);
+    assert_eq!(last_posted(&posted), r#"{"type":"openLink","url":"https://docs.python.org/3/"}"#);
+    let before = posted.length();
+    app.click(&format!("{words} .hapa-link-inert"));
+    assert_eq!(posted.length(), before, "an inert link asks nothing");
+}
+
+#[wasm_bindgen_test]
+async fn the_chat_list_opens_and_deletes_past_chats() {
+    let posted = fake_host();
+    let app = Mounted::new();
+    tick().await;
+    assert!(app.try_find("#hapa-chats").is_none(), "the list is closed at first");
+    let toggle = "main > header > button#hapa-chats-toggle";
+    assert_eq!(app.attr(toggle, "aria-expanded").as_deref(), Some("false"));
+    app.click(toggle);
+    tick().await;
+    assert_eq!(app.attr(toggle, "aria-expanded").as_deref(), Some("true"));
+    assert_eq!(app.text("nav#hapa-chats .hapa-chats-empty"), "No past chats yet.");
+
+    host_says(serde_json::json!({
+        "type": "chats",
+        "chats": [
+            { "id": "c2", "title": "<b>second</b>", "questions": 1, "updatedMs": 1_700_000_000_000.0_f64 },
+            { "id": "c1", "title": "first", "questions": 3, "updatedMs": 1_600_000_000_000.0_f64 },
+        ],
+        "current": "c2",
+    }));
+    tick().await;
+    assert_eq!(app.count("#hapa-chats li.hapa-chat-item"), 2);
+    assert_eq!(app.text("#hapa-chats li[data-chat='c2'] .hapa-chat-title"), "<b>second</b>");
+    assert_eq!(app.attr("#hapa-chats li[data-chat='c2']", "data-current").as_deref(), Some("true"));
+    assert_eq!(app.attr("#hapa-chats li[data-chat='c2'] .hapa-open-chat", "aria-current").as_deref(), Some("true"));
+    assert_eq!(app.attr("#hapa-chats li[data-chat='c1']", "data-current").as_deref(), Some("false"));
+    assert!(app.text("#hapa-chats li[data-chat='c1'] .hapa-chat-meta").starts_with("3 questions · "));
+    assert_eq!(app.count("#hapa-chats b"), 0);
+
+    app.click("#hapa-chats li[data-chat='c1'] .hapa-delete-chat");
+    assert_eq!(last_posted(&posted), r#"{"type":"deleteChat","id":"c1"}"#);
+    assert_eq!(
+        app.attr("#hapa-chats li[data-chat='c1'] .hapa-delete-chat", "aria-label").as_deref(),
+        Some("Delete chat: first")
+    );
+    app.click("#hapa-chats li[data-chat='c1'] .hapa-open-chat");
+    tick().await;
+    assert_eq!(last_posted(&posted), r#"{"type":"openChat","id":"c1"}"#);
+    assert!(app.try_find("#hapa-chats").is_none(), "opening a chat closes the list");
+
+    // The host then replays that chat after a reset.
+    app.type_text("shown before");
+    app.click("#hapa-send");
+    host_says(serde_json::json!({ "type": "reset" }));
+    host_says(serde_json::json!({ "type": "question", "text": "from chat one" }));
+    tick().await;
+    assert_eq!(app.history_texts(), ["from chat one"]);
 }

@@ -11,6 +11,7 @@
 pub mod api_key;
 pub mod backend;
 pub mod cache;
+pub mod chats;
 mod compact;
 pub mod context;
 pub mod position;

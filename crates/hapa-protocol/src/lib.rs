@@ -8,7 +8,8 @@
 
 pub mod api;
 pub mod editor;
+pub mod links;
 pub mod webview;
 
 /// Version of the host <-> webview message protocol; bumped on any incompatible change.
-pub const WEBVIEW_PROTOCOL_VERSION: u32 = 2;
+pub const WEBVIEW_PROTOCOL_VERSION: u32 = 3;

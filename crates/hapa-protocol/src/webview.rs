@@ -45,6 +45,22 @@ pub enum FromWebview {
         /// Which thumb.
         rating: Rating,
     },
+    /// A link in an answer was clicked. The host opens it only after checking its scheme
+    /// (`hapa_core::links`); the webview itself never navigates.
+    OpenLink {
+        /// The link's target, as the answer wrote it.
+        url: String,
+    },
+    /// A past chat was picked from the chat list: show it and continue it.
+    OpenChat {
+        /// The chat's [`ChatSummary::id`].
+        id: String,
+    },
+    /// A past chat's delete button.
+    DeleteChat {
+        /// The chat's [`ChatSummary::id`].
+        id: String,
+    },
 }
 
 /// Where inserted code goes.
@@ -123,6 +139,30 @@ pub enum ToWebview {
         /// For people.
         message: String,
     },
+    /// Forget the messages shown: the host is about to replay another chat (or none).
+    Reset,
+    /// The workspace's chats, for the chat list; sent when the view loads and whenever the
+    /// list changes.
+    Chats {
+        /// Newest first.
+        chats: Vec<ChatSummary>,
+        /// The chat being shown, once it has a question (a new, empty chat is in no list).
+        current: Option<String>,
+    },
+}
+
+/// One chat in the chat list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ChatSummary {
+    /// The host's id for the chat.
+    pub id: String,
+    /// Its first question, shortened.
+    pub title: String,
+    /// How many questions it holds.
+    pub questions: u32,
+    /// When it last changed, in milliseconds since the Unix epoch.
+    pub updated_ms: f64,
 }
 
 #[cfg(test)]
@@ -144,5 +184,16 @@ mod tests {
         assert_eq!(notice, r#"{"type":"notice","text":"<b>"}"#);
         let delta = serde_json::to_string(&ToWebview::AnswerDelta { answer: 3, text: "x".into() }).unwrap();
         assert_eq!(delta, r#"{"type":"answerDelta","answer":3,"text":"x"}"#);
+        let open: FromWebview = serde_json::from_str(r#"{"type":"openLink","url":"https://x.org"}"#).unwrap();
+        assert_eq!(open, FromWebview::OpenLink { url: "https://x.org".into() });
+        let chats = ToWebview::Chats {
+            chats: vec![ChatSummary { id: "c1".into(), title: "sum".into(), questions: 2, updated_ms: 5.0 }],
+            current: None,
+        };
+        assert_eq!(
+            serde_json::to_string(&chats).unwrap(),
+            r#"{"type":"chats","chats":[{"id":"c1","title":"sum","questions":2,"updatedMs":5.0}],"current":null}"#
+        );
+        assert_eq!(serde_json::to_string(&ToWebview::Reset).unwrap(), r#"{"type":"reset"}"#);
     }
 }

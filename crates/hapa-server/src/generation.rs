@@ -3,6 +3,7 @@
 //! (generated code is validated with the same parser as `/api/v1/code/validate`).
 
 use std::convert::Infallible;
+use std::sync::Arc;
 
 use axum::http::StatusCode;
 use axum::response::sse::Event;
@@ -15,6 +16,7 @@ use hapa_protocol::api::{
 };
 use serde::Serialize;
 
+use crate::cache::{CacheKey, ResponseCache};
 use crate::error::ApiError;
 use crate::inference::{Job, Output, Progress, Prompt, Running};
 
@@ -147,17 +149,31 @@ pub fn json_event(name: &str, data: &impl Serialize) -> Event {
     })
 }
 
+/// Where a streamed answer is cached once it is done: the cache and the answer's key there.
+pub type CacheFill = (Arc<ResponseCache>, CacheKey<GenerateResponse>);
+
 /// A streamed generation as server-sent events: `delta` events `{"text"}`, then one `done`
 /// event with the whole [`GenerateResponse`], or one `error` event with an `ErrorBody`.
-/// Dropping the stream (the client went away) cancels the generation.
-pub fn generate_events(request_id: String, running: Running) -> impl Stream<Item = Result<Event, Infallible>> + Send {
-    futures_util::stream::unfold(Some((running, request_id)), |state| async move {
-        let (mut running, request_id) = state?;
+/// Dropping the stream (the client went away) cancels the generation. The answer is put in
+/// `fill`'s cache before its `done` event, so a request repeated at once already finds it.
+pub fn generate_events(
+    request_id: String,
+    running: Running,
+    fill: Option<CacheFill>,
+) -> impl Stream<Item = Result<Event, Infallible>> + Send {
+    futures_util::stream::unfold(Some((running, request_id, fill)), |state| async move {
+        let (mut running, request_id, fill) = state?;
         let event = match running.next().await {
             Progress::Text(text) => {
-                return Some((Ok(json_event("delta", &TextDelta { text })), Some((running, request_id))));
+                return Some((Ok(json_event("delta", &TextDelta { text })), Some((running, request_id, fill))));
             }
-            Progress::Done(Ok(output)) => json_event("done", &generate_response(request_id, output)),
+            Progress::Done(Ok(output)) => {
+                let answer = generate_response(request_id, output);
+                if let Some((cache, key)) = &fill {
+                    cache.put(key, &answer).await;
+                }
+                json_event("done", &answer)
+            }
             Progress::Done(Err(error)) => {
                 let error = ApiError::from(error);
                 tracing::warn!(%error, "a streamed generation failed");
@@ -166,6 +182,15 @@ pub fn generate_events(request_id: String, running: Running) -> impl Stream<Item
         };
         Some((Ok(event), None))
     })
+}
+
+/// A cached answer as the events of a streamed generation: its code as one `delta` event
+/// (none when it is empty), then the `done` event.
+pub fn cached_events(answer: GenerateResponse) -> impl Stream<Item = Result<Event, Infallible>> + Send {
+    let delta = (!answer.generated_code.is_empty())
+        .then(|| json_event("delta", &TextDelta { text: answer.generated_code.clone() }));
+    let events: Vec<Event> = delta.into_iter().chain([json_event("done", &answer)]).collect();
+    futures_util::stream::iter(events.into_iter().map(Ok))
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 
 pub mod api_key;
 pub mod auth;
+pub mod cache;
 pub mod error;
 pub mod feedback;
 pub mod generation;

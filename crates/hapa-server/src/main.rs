@@ -11,6 +11,7 @@ use anyhow::Context;
 use axum::http::HeaderValue;
 use clap::{Parser, Subcommand, ValueEnum};
 use hapa_server::auth::Role;
+use hapa_server::cache::{self, CacheSettings, ResponseCache};
 use hapa_server::inference::{Inference, Provider};
 use hapa_server::limits::{AUTH_FAILURES_PER_MINUTE, AuthFailures, Quotas, RateLimits};
 use hapa_server::local::{DEFAULT_MODEL_DIR, LocalModel};
@@ -63,6 +64,8 @@ enum Command {
         cors_origins: Vec<HeaderValue>,
         #[command(flatten)]
         model: ModelArgs,
+        #[command(flatten)]
+        cache: CacheArgs,
     },
     /// Manage API keys.
     Keys {
@@ -108,6 +111,25 @@ struct ModelArgs {
     /// With --provider openai: the model to ask for.
     #[arg(long, env = "HAPA_OPENAI_MODEL", required_if_eq("provider", "openai"))]
     openai_model: Option<String>,
+}
+
+/// The response cache of generate and complete.
+#[derive(Debug, clap::Args)]
+struct CacheArgs {
+    /// Seconds an answer of generate or complete is served again to the same key for the same
+    /// request, from memory or the database; 0 turns the cache off.
+    #[arg(long, env = "HAPA_CACHE_TTL_SECS", default_value_t = cache::DEFAULT_TTL_SECS)]
+    cache_ttl_secs: u64,
+    /// Answers the cache holds in memory (the most recently used); the rest are read back from
+    /// the database.
+    #[arg(long, env = "HAPA_CACHE_ENTRIES", default_value_t = cache::DEFAULT_ENTRIES)]
+    cache_entries: usize,
+}
+
+impl CacheArgs {
+    fn settings(&self) -> CacheSettings {
+        CacheSettings { ttl: Duration::from_secs(self.cache_ttl_secs), entries: self.cache_entries }
+    }
 }
 
 fn positive_seconds(text: &str) -> Result<f64, String> {
@@ -200,9 +222,11 @@ async fn main() -> anyhow::Result<()> {
             body_timeout_secs,
             cors_origins,
             model,
+            cache,
         } => {
             let metrics = Arc::new(Metrics::new());
             let inference = Arc::new(model.inference(&metrics)?);
+            let cache = Arc::new(ResponseCache::new(store.clone(), metrics.clone(), cache.settings()));
             let quotas = Quotas { admin: rate_limit_admin, user: rate_limit_user, monitor: rate_limit_monitor };
             let options = ServeOptions {
                 header_timeout: Duration::from_secs(header_timeout_secs.get()),
@@ -220,6 +244,7 @@ async fn main() -> anyhow::Result<()> {
                 cli.data_dir.join(hapa_server::store::DATABASE_FILE).display()
             ));
             say(&format!("hapa-server model: {}", inference.describe()));
+            say(&format!("hapa-server response cache: {}", cache.describe()));
             say(&format!(
                 "hapa-server rate limits per key and minute: admin {}, user {}, monitor {}",
                 quotas.admin, quotas.user, quotas.monitor
@@ -239,6 +264,7 @@ async fn main() -> anyhow::Result<()> {
                 auth_failures: Arc::new(AuthFailures::new(auth_failure_limit)),
                 metrics,
                 inference,
+                cache,
             };
             hapa_server::serve(listener, state, options, shutdown).await?;
         }

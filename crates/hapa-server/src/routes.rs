@@ -20,6 +20,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::{RequestBodyDeadlineLayer, TimeoutError};
 
 use crate::auth::{self, Caller, Permission};
+use crate::cache::{self, Outcome};
 use crate::error::ApiError;
 use crate::openapi::{KeyErrors, ModelRouteErrors, RouteErrors};
 use crate::serve::ServeOptions;
@@ -87,7 +88,7 @@ fn cors(origins: Vec<HeaderValue>) -> CorsLayer {
             HeaderName::from_static("x-api-key"),
             observe::REQUEST_ID,
         ])
-        .expose_headers([observe::REQUEST_ID, header::RETRY_AFTER, RATE_LIMIT, RATE_LIMIT_POLICY])
+        .expose_headers([observe::REQUEST_ID, header::RETRY_AFTER, RATE_LIMIT, RATE_LIMIT_POLICY, cache::CACHE_HEADER])
         .max_age(Duration::from_secs(600))
 }
 
@@ -158,54 +159,99 @@ fn accepts_event_stream(headers: &HeaderMap) -> bool {
         .any(|media| media.split(';').next().unwrap_or_default().trim().eq_ignore_ascii_case("text/event-stream"))
 }
 
+/// `response` with [`cache::CACHE_HEADER`] saying `outcome`; unchanged when the cache is off.
+fn with_cache_outcome(response: impl IntoResponse, outcome: Option<Outcome>) -> Response {
+    let mut response = response.into_response();
+    if let Some(outcome) = outcome {
+        response.headers_mut().insert(cache::CACHE_HEADER, outcome.header_value());
+    }
+    response
+}
+
 /// `POST /api/v1/code/complete`: fill in the middle at the cursor (the *code_completion*
-/// permission). A client that goes away stops the model between tokens.
+/// permission), from the key's response cache when it holds the answer. A client that goes
+/// away stops the model between tokens.
 #[utoipa::path(
     post,
     path = "/api/v1/code/complete",
     request_body = CompleteRequest,
     responses(
-        (status = 200, description = "The completion: the rest of the line (or block), trimmed to what keeps the file parseable", body = CompleteResponse),
+        (status = 200, description = "The completion: the rest of the line (or block), trimmed to what keeps the file parseable", body = CompleteResponse,
+            headers(("X-Hapa-Cache" = String, description = "`hit` when the answer came from this key's response cache, `miss` when the model wrote it; absent when the cache is off"))),
         ModelRouteErrors,
     )
 )]
 pub(crate) async fn complete(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     ApiJson(request): ApiJson<CompleteRequest>,
-) -> Result<Json<CompleteResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     let job = generation::complete_job(&request)?;
+    // After authentication and the rate limit (route layers): a hit costs quota like any request.
+    let key = state.cache.key::<CompleteResponse>(caller.key_id, &state.inference.model_name(), &job);
+    if let Some(key) = &key
+        && let Some(answer) = state.cache.get(key, request_id(&headers)).await
+    {
+        return Ok(with_cache_outcome(Json(answer), Some(Outcome::Hit)));
+    }
     let output = state.inference.run(job).await?;
-    Ok(Json(generation::complete_response(request_id(&headers), output)))
+    let answer = generation::complete_response(request_id(&headers), output);
+    if let Some(key) = &key {
+        state.cache.put(key, &answer).await;
+    }
+    Ok(with_cache_outcome(Json(answer), key.map(|_| Outcome::Miss)))
 }
 
 /// `POST /api/v1/code/generate`: Python code for a question (the *code_generation*
 /// permission), as JSON or, with `Accept: text/event-stream` or `"stream": true`, as
-/// server-sent events. A client that goes away stops the model between tokens.
+/// server-sent events; from the key's response cache when it holds the answer (streamed: the
+/// whole code as one `delta`, then `done`). A client that goes away stops the model between
+/// tokens.
 #[utoipa::path(
     post,
     path = "/api/v1/code/generate",
     request_body = GenerateRequest,
     responses(
         (status = 200, description = "The answer; or, streamed, server-sent events: `delta` events with `TextDelta` data (pieces of `generated_code`, in order), then one `done` event with the whole `GenerateResponse`, or one `error` event with an `ErrorBody` (e.g. `model_timeout`)",
-            content((GenerateResponse = "application/json"), (String = "text/event-stream"))),
+            content((GenerateResponse = "application/json"), (String = "text/event-stream")),
+            headers(("X-Hapa-Cache" = String, description = "`hit` when the answer came from this key's response cache, `miss` when the model wrote it; absent when the cache is off"))),
         ModelRouteErrors,
     )
 )]
 pub(crate) async fn generate(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     ApiJson(request): ApiJson<GenerateRequest>,
 ) -> Result<Response, ApiError> {
     let stream = request.stream || accepts_event_stream(&headers);
     let job = generation::generate_job(&request)?;
+    // After authentication and the rate limit (route layers): a hit costs quota like any request.
+    let key = state.cache.key::<GenerateResponse>(caller.key_id, &state.inference.model_name(), &job);
+    if let Some(key) = &key
+        && let Some(answer) = state.cache.get(key, request_id(&headers)).await
+    {
+        let response = if stream {
+            Sse::new(generation::cached_events(answer)).into_response()
+        } else {
+            Json(answer).into_response()
+        };
+        return Ok(with_cache_outcome(response, Some(Outcome::Hit)));
+    }
+    let outcome = key.as_ref().map(|_| Outcome::Miss);
     // Errors before the first token (no model, all slots busy) still get a status.
     let running = state.inference.start(job).await?;
     if stream {
-        return Ok(Sse::new(generation::generate_events(request_id(&headers), running)).into_response());
+        let fill = key.map(|key| (state.cache.clone(), key));
+        let events = generation::generate_events(request_id(&headers), running, fill);
+        return Ok(with_cache_outcome(Sse::new(events), outcome));
     }
-    let output = running.finish().await?;
-    Ok(Json(generation::generate_response(request_id(&headers), output)).into_response())
+    let answer = generation::generate_response(request_id(&headers), running.finish().await?);
+    if let Some(key) = &key {
+        state.cache.put(key, &answer).await;
+    }
+    Ok(with_cache_outcome(Json(answer), outcome))
 }
 
 /// `POST /api/v1/feedback`: 201 once the feedback is on disk.

@@ -74,11 +74,14 @@ pub async fn serve(
     http.timer(TokioTimer::new()).header_read_timeout(options.header_timeout);
     let connections = GracefulShutdown::new();
     let auth_failures = state.auth_failures.clone();
+    let cache = state.cache.clone();
     let pruning = tokio::spawn(async move {
+        // The first tick is at once: answers that expired while the server was down go too.
         let mut every_minute = tokio::time::interval(Duration::from_secs(60));
         loop {
             every_minute.tick().await;
             auth_failures.prune();
+            cache.sweep().await;
         }
     });
     let mut shutdown = std::pin::pin!(shutdown);

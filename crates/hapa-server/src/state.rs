@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::cache::ResponseCache;
 use crate::inference::Inference;
 use crate::limits::{AuthFailures, RateLimits};
 use crate::metrics::Metrics;
@@ -20,4 +21,6 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The model that generates and completes.
     pub inference: Arc<Inference>,
+    /// Answers of generate and complete, per API key.
+    pub cache: Arc<ResponseCache>,
 }

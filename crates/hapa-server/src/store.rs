@@ -1,6 +1,6 @@
 //! Durable state in the embedded default, SQLite (WAL, `synchronous=FULL`, so what was
-//! acknowledged survives `kill -9` and power loss): API keys today; feedback and usage as
-//! their routes arrive.
+//! acknowledged survives `kill -9` and power loss): API keys, feedback, and the response cache's
+//! second level (`crate::cache`).
 
 use std::path::Path;
 use std::str::FromStr;
@@ -75,6 +75,13 @@ CREATE TABLE IF NOT EXISTS feedback (
     comment       TEXT,
     created_at    TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
 );
+CREATE TABLE IF NOT EXISTS response_cache (
+    key         BLOB PRIMARY KEY,
+    owner       INTEGER NOT NULL,
+    body        TEXT NOT NULL,
+    written_ms  INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS response_cache_by_age ON response_cache (written_ms);
 ";
 
 impl Store {
@@ -200,6 +207,69 @@ impl Store {
                 })
             })
             .collect()
+    }
+}
+
+/// The response cache's table: answers as JSON by key digest, each with the API key it belongs
+/// to and when it was written (milliseconds since the Unix epoch). Freshness is decided by the
+/// reader's TTL, not stored, so a server restarted with a shorter TTL serves nothing older.
+impl Store {
+    /// The body and write time of the answer `owner` has under `key`, if it was written after
+    /// `fresh_after_ms` and not after `now_ms` (a clock that stepped back finds nothing).
+    pub async fn cached_response(
+        &self,
+        key: &[u8],
+        owner: i64,
+        fresh_after_ms: i64,
+        now_ms: i64,
+    ) -> Result<Option<(String, i64)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT body, written_ms FROM response_cache \
+             WHERE key = ? AND owner = ? AND written_ms > ? AND written_ms <= ?",
+        )
+        .bind(key)
+        .bind(owner)
+        .bind(fresh_after_ms)
+        .bind(now_ms)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|row| (row.get(0), row.get(1))))
+    }
+
+    /// Stores `body` as `owner`'s answer under `key`, replacing any older one.
+    pub async fn store_cached_response(
+        &self,
+        key: &[u8],
+        owner: i64,
+        body: &str,
+        written_ms: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO response_cache (key, owner, body, written_ms) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (key) DO UPDATE SET owner = excluded.owner, body = excluded.body, \
+             written_ms = excluded.written_ms",
+        )
+        .bind(key)
+        .bind(owner)
+        .bind(body)
+        .bind(written_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Deletes the answers written at or before `stale_at_ms`, and all but the newest `keep`;
+    /// how many were deleted.
+    pub async fn sweep_cached_responses(&self, stale_at_ms: i64, keep: u64) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "DELETE FROM response_cache WHERE written_ms <= ? OR key IN \
+             (SELECT key FROM response_cache ORDER BY written_ms DESC LIMIT -1 OFFSET ?)",
+        )
+        .bind(stale_at_ms)
+        .bind(i64::try_from(keep).unwrap_or(i64::MAX))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
     }
 }
 

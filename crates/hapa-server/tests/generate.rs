@@ -401,7 +401,17 @@ async fn the_openai_provider_forwards_to_another_server() {
     let upstream = Server::start();
     let upstream_key = upstream.key("relay", "user");
     let base = upstream.url("/v1");
-    let flags = ["--provider", "openai", "--openai-base-url", base.as_str(), "--openai-model", "hapa-code"];
+    // Without the response cache, so that each request here is relayed.
+    let flags = [
+        "--provider",
+        "openai",
+        "--openai-base-url",
+        base.as_str(),
+        "--openai-model",
+        "hapa-code",
+        "--cache-ttl-secs",
+        "0",
+    ];
     let server = Server::launch(&flags, &[("HAPA_OPENAI_API_KEY", upstream_key.as_str())], false);
     let banner = server.banner(2).join("\n");
     assert!(banner.contains(&format!("hapa-server model: openai hapa-code at {base}")), "{banner}");

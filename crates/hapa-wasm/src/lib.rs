@@ -14,6 +14,7 @@ use wasm_bindgen::prelude::*;
 pub mod chat;
 pub mod client;
 pub mod completion;
+pub mod history;
 pub mod model;
 
 #[wasm_bindgen(typescript_custom_section)]
@@ -34,7 +35,10 @@ export type FromWebview =
     | { type: "newChat" }
     | { type: "insertCode"; code: string; target: "cursor" | "selection" }
     | { type: "copyCode"; code: string }
-    | { type: "rate"; requestId: string; rating: "up" | "down" };
+    | { type: "rate"; requestId: string; rating: "up" | "down" }
+    | { type: "openLink"; url: string }
+    | { type: "openChat"; id: string }
+    | { type: "deleteChat"; id: string };
 /** A message the host sends to the chat webview. */
 export type ToWebview =
     | { type: "notice"; text: string }
@@ -52,7 +56,16 @@ export type ToWebview =
           parses: boolean;
           stopped: boolean;
       }
-    | { type: "answerFailed"; answer: number; message: string };
+    | { type: "answerFailed"; answer: number; message: string }
+    | { type: "reset" }
+    | { type: "chats"; chats: ChatSummary[]; current?: string | null };
+/** One chat in the chat list. */
+export interface ChatSummary {
+    id: string;
+    title: string;
+    questions: number;
+    updatedMs: number;
+}
 /** A successful `GET /health`. */
 export interface ServerHealth {
     serverUrl: string;
@@ -95,6 +108,19 @@ pub async fn check_server(server_url: String, api_key: Option<String>, timeout_m
 #[wasm_bindgen(js_name = apiKeyProblem)]
 pub fn api_key_problem(key: &str) -> Option<String> {
     hapa_core::api_key::check(key).err().map(|problem| problem.to_string())
+}
+
+/// The host <-> webview protocol version this core speaks; the webview's `ready` must match.
+#[wasm_bindgen(js_name = webviewProtocolVersion)]
+pub fn webview_protocol_version() -> u32 {
+    hapa_protocol::WEBVIEW_PROTOCOL_VERSION
+}
+
+/// Why a link from an answer must not be opened, or `undefined` when it may (http, https,
+/// mailto only).
+#[wasm_bindgen(js_name = linkProblem)]
+pub fn link_problem(url: &str) -> Option<String> {
+    hapa_protocol::links::openable(url).err().map(|refusal| refusal.to_string())
 }
 
 /// Checks a message posted by the chat webview against the protocol; throws a description of

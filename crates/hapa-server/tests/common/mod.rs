@@ -80,10 +80,30 @@ impl Server {
     pub fn launch(extra: &[&str], env: &[(&str, &str)], keep_log: bool) -> Self {
         let data = TempDir::new();
         std::fs::create_dir_all(&data.0).unwrap();
-        let mut command = hapa_server(&data.0);
+        let (child, base, banner) = Self::spawn(&data.0, extra, env, keep_log);
+        Self { child, base, data, banner }
+    }
+
+    /// Kills the server (SIGKILL, as a crash would) and starts it again on the same data dir
+    /// with `extra` flags, on a new port.
+    pub fn restart(&mut self, extra: &[&str]) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        (self.child, self.base, self.banner) = Self::spawn(&self.data.0, extra, &[], false);
+    }
+
+    /// `hapa-server serve` on `data`, once it listens: the process, its base URL and the lines
+    /// it prints after the first.
+    fn spawn(
+        data: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+        keep_log: bool,
+    ) -> (Child, String, Arc<Mutex<Vec<String>>>) {
+        let mut command = hapa_server(data);
         command.args(["serve", "--bind", "127.0.0.1:0"]).args(extra).envs(env.iter().copied()).stdout(Stdio::piped());
         if keep_log {
-            command.stderr(std::fs::File::create(data.0.join(LOG_FILE)).unwrap());
+            command.stderr(std::fs::File::create(data.join(LOG_FILE)).unwrap());
         }
         let mut child = command.spawn().expect("hapa-server starts");
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
@@ -102,7 +122,7 @@ impl Server {
                 lines.lock().unwrap().push(line);
             }
         });
-        Self { child, base, data, banner }
+        (child, base, banner)
     }
 
     /// The lines printed after the first, once `count` of them have come (at most 10 s).

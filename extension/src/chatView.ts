@@ -26,9 +26,11 @@ const CHATS_KEY = 'hapa.chat.archive';
 /** Where versions before the chat list kept the one chat. */
 const LEGACY_HISTORY_KEY = 'hapa.chat.history';
 
-interface EditorContext {
+/** What a question is about: code from the editor and, for people, where it comes from. */
+export interface EditorContext {
     code: string;
     fileName: string;
+    /** e.g. "selection of app.py, lines 3-9". */
     description: string;
 }
 
@@ -39,6 +41,11 @@ export class ChatViewProvider implements vscode.WebviewViewProvider {
     private answering: Answering | undefined;
     /** The workspace's chats, loaded on first use. */
     private chats: ChatHistory | undefined;
+    /** Whether the page in the view has said it is ready (and been given its chat). */
+    private ready = false;
+    private readonly readyWaiters: Array<() => void> = [];
+    /** Context pinned by "Add Selection to Chat": sent with the next question instead. */
+    private pinned: EditorContext | undefined;
 
     constructor(
         private readonly extensionUri: vscode.Uri,
@@ -53,9 +60,11 @@ export class ChatViewProvider implements vscode.WebviewViewProvider {
         const bundle = vscode.Uri.joinPath(this.extensionUri, 'out', 'webview');
         view.webview.options = { enableScripts: true, enableCommandUris: false, localResourceRoots: [bundle] };
         view.webview.onDidReceiveMessage((raw: unknown) => this.receive(raw));
+        this.ready = false;
         view.onDidDispose(() => {
             this.stop();
             this.view = undefined;
+            this.ready = false;
         });
         // The app's .wasm travels inside the page, so the webview needs no connect-src at all.
         const wasm = await vscode.workspace.fs.readFile(vscode.Uri.joinPath(bundle, 'hapa_webview_bg.wasm'));
@@ -80,12 +89,17 @@ export class ChatViewProvider implements vscode.WebviewViewProvider {
                     return;
                 }
                 this.restore();
+                this.ready = true;
+                for (const waiter of this.readyWaiters.splice(0)) waiter();
                 break;
-            case 'ask':
+            case 'ask': {
                 this.history().question(message.text, Date.now());
                 this.save();
-                void this.ask(message.text, message.withContext);
+                const context = this.pinned ?? (message.withContext ? editorContext() : undefined);
+                this.pinned = undefined;
+                void this.ask(message.text, context);
                 break;
+            }
             case 'stop':
                 this.stop();
                 break;
@@ -131,14 +145,46 @@ export class ChatViewProvider implements vscode.WebviewViewProvider {
         this.answering?.abort.abort();
     }
 
-    private async ask(question: string, withContext: boolean): Promise<void> {
+    /** Shows the chat view and resolves once its page is ready for messages. */
+    async show(): Promise<void> {
+        await vscode.commands.executeCommand(`${ChatViewProvider.viewId}.focus`);
+        if (this.ready) return;
+        await new Promise<void>((resolve, reject) => {
+            const timer = setTimeout(() => reject(new Error('the HAPA chat view did not load; run "Developer: Reload Window"')), 30_000);
+            this.readyWaiters.push(() => {
+                clearTimeout(timer);
+                resolve();
+            });
+        });
+    }
+
+    /** Asks `question` about `context` from an editor command: shown in the chat as if typed. */
+    async askFromEditor(question: string, context: EditorContext | undefined): Promise<void> {
+        await this.show();
+        if (this.answering) {
+            this.post({ type: 'notice', text: 'HAPA is still answering: press Stop first, then try again.' });
+            return;
+        }
+        this.history().question(question, Date.now());
+        this.save();
+        void this.view?.webview.postMessage({ type: 'question', text: question } satisfies ToWebview);
+        await this.ask(question, context);
+    }
+
+    /** "Add Selection to Chat": the next question is sent with `context`, wherever the cursor is then. */
+    async pinContext(context: EditorContext): Promise<void> {
+        await this.show();
+        this.pinned = context;
+        this.post({ type: 'notice', text: `The ${context.description} will be sent with your next question.` });
+    }
+
+    private async ask(question: string, context: EditorContext | undefined): Promise<void> {
         if (this.answering) {
             this.post({ type: 'notice', text: 'HAPA is still answering: press Stop first.' });
             return;
         }
         const abort = new AbortController();
         this.answering = { abort };
-        const context = withContext ? editorContext() : undefined;
         const mode = vscode.workspace.getConfiguration('hapa').get<string>('mode', 'auto');
         try {
             if (mode !== 'local') {
@@ -159,10 +205,16 @@ export class ChatViewProvider implements vscode.WebviewViewProvider {
         const answer = this.begin(context);
         const started = performance.now();
         let streamed = '';
+        // Stop or the deadline, as one signal (not AbortSignal.any: Node may collect its result
+        // while the request still needs it).
+        const request = new AbortController();
+        const timer = setTimeout(() => request.abort(), ANSWER_TIMEOUT_MS);
+        const onStop = () => request.abort();
+        stop.addEventListener('abort', onStop);
         try {
             const key = await this.keys.get();
             if (!key) throw new Error('No API key is set: run "HAPA: Set API Key" to ask the server.');
-            const signal = AbortSignal.any([stop, AbortSignal.timeout(ANSWER_TIMEOUT_MS)]);
+            const signal = request.signal;
             const result = await hapaCore().generateStream(
                 serverUrl(),
                 key,
@@ -187,6 +239,9 @@ export class ChatViewProvider implements vscode.WebviewViewProvider {
             this.log.error(`HAPA chat: ${errorText(error)}`);
             this.post({ type: 'answerFailed', answer, message: errorText(error) });
             return errorText(error);
+        } finally {
+            clearTimeout(timer);
+            stop.removeEventListener('abort', onStop);
         }
     }
 
@@ -331,8 +386,7 @@ init({ module_or_path: Uint8Array.from(atob(encoded), (c) => c.charCodeAt(0)) })
 }
 
 /** The code a question is about: the selection, or the file up to the cursor (its end). */
-function editorContext(): EditorContext | undefined {
-    const editor = vscode.window.activeTextEditor;
+export function editorContext(editor = vscode.window.activeTextEditor): EditorContext | undefined {
     if (!editor || editor.document.languageId !== 'python') return undefined;
     const fileName = path.basename(editor.document.fileName);
     const selection = editor.selection;

@@ -16,10 +16,13 @@ const MAX_SUFFIX_CHARS = 2_000;
 const REMOTE_TIMEOUT_MS = 2_000;
 
 type Chooser = InstanceType<ReturnType<typeof hapaCore>['BackendChooser']>;
+type Cache = InstanceType<ReturnType<typeof hapaCore>['CompletionCache']>;
 
 export class InlineCompletions implements vscode.InlineCompletionItemProvider, vscode.Disposable {
     private readonly status = vscode.window.createStatusBarItem('hapa.backend', vscode.StatusBarAlignment.Right, 100);
     private chooser: Chooser | undefined;
+    /** Answers already given, keyed by the Rust core over the normalised code. */
+    private cache: Cache | undefined;
     private readonly subscription: vscode.Disposable;
 
     constructor(
@@ -55,6 +58,13 @@ export class InlineCompletions implements vscode.InlineCompletionItemProvider, v
         return [new vscode.InlineCompletionItem(text, new vscode.Range(position, position))];
     }
 
+    /** "HAPA: Clear Cache": forgets every stored completion. */
+    clearCache(): void {
+        const count = this.cache?.clear() ?? 0;
+        this.log.info(`HAPA: cleared ${count} cached completion(s)`);
+        void vscode.window.showInformationMessage(`HAPA: cleared ${count} cached completion${count === 1 ? '' : 's'}.`);
+    }
+
     /** "HAPA: Toggle Inline Completions". */
     async toggle(): Promise<void> {
         const settings = vscode.workspace.getConfiguration('hapa.completions');
@@ -70,27 +80,58 @@ export class InlineCompletions implements vscode.InlineCompletionItemProvider, v
 
     private async complete(prefix: string, suffix: string, maxTokens: number, token: vscode.CancellationToken): Promise<string> {
         this.chooser ??= new (hapaCore().BackendChooser)(mode());
+        this.cache ??= new (hapaCore().CompletionCache)();
         const chooser = this.chooser;
+        const cache = this.cache;
         const key = await this.keys.get();
-        if (chooser.choose(Date.now()) === 'remote' && (key || !chooser.fallsBack())) {
+        const remote = chooser.choose(Date.now()) === 'remote' && (key || !chooser.fallsBack());
+        const backend = remote ? serverUrl() : 'local';
+        const cached = cache.get(backend, prefix, suffix, maxTokens, Date.now());
+        if (cached !== undefined) {
+            this.log.debug(`HAPA completion from the cache (${backend})`);
+            return cached;
+        }
+        const text = await this.ask(remote ? key ?? '' : undefined, prefix, suffix, maxTokens, token);
+        if (text !== undefined) cache.insert(text.backend, prefix, suffix, maxTokens, text.text, Date.now());
+        return text?.text ?? '';
+    }
+
+    /**
+     * A completion and who gave it, or undefined when none came (cancelled or failed). `key`:
+     * ask the server with it first (empty when none is set), or undefined for the local model.
+     */
+    private async ask(
+        key: string | undefined,
+        prefix: string,
+        suffix: string,
+        maxTokens: number,
+        token: vscode.CancellationToken,
+    ): Promise<{ text: string; backend: string } | undefined> {
+        const chooser = this.chooser!;
+        if (key !== undefined) {
+            // Cancellation or the deadline, as one signal (not AbortSignal.any: Node may collect
+            // its result while the request still needs it).
             const abort = new AbortController();
             const cancelled = token.onCancellationRequested(() => abort.abort());
+            const timer = setTimeout(() => abort.abort(), REMOTE_TIMEOUT_MS);
             try {
                 if (!key) throw new Error('No API key is set: run "HAPA: Set API Key".');
-                const signal = AbortSignal.any([abort.signal, AbortSignal.timeout(REMOTE_TIMEOUT_MS)]);
-                const answer = await hapaCore().completeRemote(serverUrl(), key, prefix, suffix, maxTokens, REMOTE_TIMEOUT_MS, signal);
+                const signal = abort.signal;
+                const url = serverUrl();
+                const answer = await hapaCore().completeRemote(url, key, prefix, suffix, maxTokens, REMOTE_TIMEOUT_MS, signal);
                 chooser.remoteSucceeded(Date.now(), answer.latencyMs);
                 this.showStatus(chooser.label(Date.now()));
-                return answer.text;
+                return { text: answer.text, backend: url };
             } catch (error) {
-                if (token.isCancellationRequested) return '';
+                if (token.isCancellationRequested) return undefined;
                 chooser.remoteFailed(Date.now());
                 this.log.warn(`HAPA remote completion failed: ${message(error)}`);
                 if (!chooser.fallsBack()) {
                     this.showStatus(chooser.label(Date.now()), message(error));
-                    return '';
+                    return undefined;
                 }
             } finally {
+                clearTimeout(timer);
                 cancelled.dispose();
             }
         }
@@ -98,11 +139,11 @@ export class InlineCompletions implements vscode.InlineCompletionItemProvider, v
             const { text, ms } = await this.local.complete(prefix, suffix, maxTokens, token);
             chooser.localUsed();
             this.showStatus(`${chooser.label(Date.now())} ${Math.round(ms)} ms`);
-            return text;
+            return token.isCancellationRequested ? undefined : { text, backend: 'local' };
         } catch (error) {
             this.log.error(`HAPA local completion failed: ${message(error)}`);
             this.showStatus('Offline', message(error));
-            return '';
+            return undefined;
         }
     }
 

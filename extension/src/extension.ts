@@ -3,6 +3,7 @@
 import * as vscode from 'vscode';
 import { ApiKeyStore } from './apiKey';
 import { ChatViewProvider } from './chatView';
+import { registerEditorCommands } from './editorCommands';
 import { InlineCompletions } from './completions';
 import { LocalModel } from './localModel';
 import { checkServer } from './server';
@@ -15,6 +16,7 @@ export function activate(context: vscode.ExtensionContext): void {
     const keys = new ApiKeyStore(context.secrets, log);
     const localModel = new LocalModel(context.extensionUri, log);
     const completions = new InlineCompletions(localModel, keys, log);
+    const chat = new ChatViewProvider(context.extensionUri, context.workspaceState, keys, localModel, log);
     context.subscriptions.push(
         log,
         validator,
@@ -23,7 +25,7 @@ export function activate(context: vscode.ExtensionContext): void {
         vscode.languages.registerInlineCompletionItemProvider({ language: 'python' }, completions),
         vscode.window.registerWebviewViewProvider(
             ChatViewProvider.viewId,
-            new ChatViewProvider(context.extensionUri, context.workspaceState, keys, localModel, log),
+            chat,
             // The conversation lives in the page: hiding the side bar must not lose it.
             { webviewOptions: { retainContextWhenHidden: true } },
         ),
@@ -31,10 +33,12 @@ export function activate(context: vscode.ExtensionContext): void {
         vscode.commands.registerCommand('hapa.checkServer', () => checkServer(keys, log)),
         vscode.commands.registerCommand('hapa.setApiKey', () => keys.promptAndStore()),
         vscode.commands.registerCommand('hapa.toggleInlineCompletions', () => completions.toggle()),
+        vscode.commands.registerCommand('hapa.clearCache', () => completions.clearCache()),
         vscode.commands.registerCommand('hapa.selectBackend', () => selectBackend()),
         vscode.commands.registerCommand('hapa.triggerCompletion', () =>
             vscode.commands.executeCommand('editor.action.inlineSuggest.trigger'),
         ),
+        ...registerEditorCommands(chat, log),
     );
     log.info(`HAPA ${context.extension.packageJSON.version} activated in ${(performance.now() - started).toFixed(1)} ms`);
 }

@@ -11,6 +11,9 @@ import { after, before } from 'node:test';
 import { FIXTURE_WORKSPACE, REPO_ROOT, Workbench, e2eTest, startHapaServer, waitFor } from './harness.mjs';
 import { startScriptedModel } from './scripted-model.mjs';
 
+/** The 1-based line of valid.py's `def greet(...)` (code is only ever added after it). */
+const GREET_LINE = readFileSync(path.join(FIXTURE_WORKSPACE, 'valid.py'), 'utf8').split('\n').findIndex((line) => line.startsWith('def ')) + 1;
+
 /** 1-based lines of broken.py that carry a `# syntax error` comment: where Problems must point. */
 const BROKEN_LINES = readFileSync(path.join(FIXTURE_WORKSPACE, 'broken.py'), 'utf8')
     .split('\n')
@@ -304,6 +307,135 @@ e2eTest('chat code that would break the file is flagged, not inserted', { timeou
     assert.equal(await savedText(wb, 'valid.py', { changed: false }), before);
 });
 
+/** Selects lines `from` to `to` (1-based, whole lines) of the active editor. */
+async function selectLines(wb, from, to) {
+    await wb.page.locator('.editor-group-container.active .monaco-editor .view-lines').first().click();
+    await wb.page.keyboard.press('Control+Home');
+    for (let i = 1; i < from; i++) await wb.page.keyboard.press('ArrowDown');
+    await wb.page.keyboard.press('Home');
+    for (let i = from; i < to; i++) await wb.page.keyboard.press('Shift+ArrowDown');
+    await wb.page.keyboard.press('Shift+End');
+}
+
+/** How many answers the chat shows now (the chat view was loaded by an earlier test). */
+async function answerCount(wb) {
+    const frame = await wb.frameWith('main#hapa-chat[data-hapa-ready="true"]', { timeoutMs: 30_000 });
+    return frame.locator('ol#hapa-history > li[data-answer]').count();
+}
+
+/** The chat's last question and the answer after it, once an answer beyond the first `after` has ended. */
+async function lastExchange(wb, after, { timeoutMs = 120_000 } = {}) {
+    const frame = await wb.frameWith('main#hapa-chat[data-hapa-ready="true"]', { timeoutMs: 30_000 });
+    const answer = frame.locator('ol#hapa-history > li[data-answer]').nth(after);
+    await waitFor('a new answer to end', async () => ['done', 'failed', 'stopped'].includes(await answer.getAttribute('data-state').catch(() => null)) || undefined, { timeoutMs });
+    const question = ((await frame.locator('ol#hapa-history > li[data-author="user"] .hapa-text').last().textContent()) ?? '').trim();
+    return { frame, question, answer };
+}
+
+e2eTest('Explain Selection from the palette asks the chat about the selected lines', { timeoutMs: 180_000 }, session, async (wb, t) => {
+    if (serverError) throw serverError;
+    await wb.openFile('valid.py');
+    const def = GREET_LINE;
+    await selectLines(wb, def, def + 1);
+    const after = await answerCount(wb);
+    await wb.runCommand('HAPA: Explain Selection');
+    const { question, answer } = await lastExchange(wb, after);
+    t.diagnostic(`asked: ${JSON.stringify(question)}`);
+    assert.equal(question, `Explain what the selection of valid.py, lines ${def}-${def + 1} does, step by step.`);
+    assert.equal(await answer.getAttribute('data-state'), 'done', (await answer.textContent()) ?? '');
+    assert.equal(await answer.locator('.hapa-context').textContent(), `Context: selection of valid.py, lines ${def}-${def + 1}`);
+    assert.match((await answer.locator('.hapa-meta').textContent()) ?? '', /^hapa-server \(hapa-code\) · \d+ ms/);
+});
+
+e2eTest('Generate Code asks what to write and answers in the chat with the file as context', { timeoutMs: 180_000 }, session, async (wb, t) => {
+    if (serverError) throw serverError;
+    await wb.openFile('valid.py');
+    await wb.page.locator('.editor-group-container.active .monaco-editor .view-lines').first().click();
+    await wb.page.keyboard.press('Control+End');
+    const after = await answerCount(wb);
+    await wb.runCommand('HAPA: Generate Code');
+    const input = wb.page.locator('.quick-input-widget .quick-input-box input');
+    await wb.page.locator('.quick-input-widget .quick-input-title', { hasText: 'HAPA: Generate Code' }).waitFor({ state: 'visible', timeout: 10_000 });
+    await input.fill('a function that doubles a number');
+    await input.press('Enter');
+    const { question, answer } = await lastExchange(wb, after);
+    assert.equal(question, 'a function that doubles a number');
+    assert.equal(await answer.getAttribute('data-state'), 'done', (await answer.textContent()) ?? '');
+    assert.match((await answer.locator('.hapa-context').textContent()) ?? '', /^Context: valid\.py up to line \d+$/);
+    t.diagnostic(`answer: ${JSON.stringify(await answer.locator(':scope > pre.hapa-code code').textContent())}`);
+    assert.equal(await answer.locator('.hapa-insert').count(), 1, 'Insert at Cursor is offered');
+});
+
+e2eTest('the editor context menu has a HAPA submenu, and its Fix Selection sends the file\'s syntax errors', { timeoutMs: 180_000 }, session, async (wb, t) => {
+    if (serverError) throw serverError;
+    await wb.openFile('broken.py');
+    // HAPA's diagnostics of broken.py are what Fix reports: wait until they are there.
+    await wb.runCommand('HAPA: Validate Python File');
+    await wb.clearNotifications();
+    await wb.page.locator('.editor-group-container.active .monaco-editor .view-lines').first().click();
+    await wb.page.keyboard.press('Control+A');
+    const after = await answerCount(wb);
+    await wb.page.locator('.editor-group-container.active .monaco-editor .view-lines').first().click({ button: 'right' });
+    // VS Code's own menus (in a shadow root, which these locators pierce).
+    const hapa = wb.page.locator('.monaco-menu .action-item', { hasText: /^HAPA$/ }).first();
+    await hapa.waitFor({ state: 'visible', timeout: 10_000 });
+    await hapa.hover();
+    const items = wb.page.locator('.monaco-menu .action-label');
+    await items.filter({ hasText: /^Fix Selection$/ }).first().waitFor({ state: 'visible', timeout: 10_000 });
+    const labels = (await items.allTextContents()).map((label) => label.trim()).filter(Boolean);
+    t.diagnostic(`menu items: ${JSON.stringify(labels)}`);
+    for (const label of ['Explain Selection', 'Fix Selection', 'Generate Docstring', 'Generate Tests', 'Add Selection to Chat', 'Open Chat', 'Validate Python File']) {
+        assert.ok(labels.includes(label), `${label} in ${JSON.stringify(labels)}`);
+    }
+    // Hovering an item focuses it and Enter runs it; should the menu still be open, click.
+    const fix = items.filter({ hasText: /^Fix Selection$/ }).first();
+    await fix.hover();
+    await wb.page.keyboard.press('Enter');
+    await wb.page.waitForTimeout(1_000);
+    if (await fix.isVisible()) await fix.click();
+    const { question } = await lastExchange(wb, after);
+    t.diagnostic(`asked: ${JSON.stringify(question)}`);
+    assert.match(question, /^Fix the selection of broken\.py, lines 1-\d+\. Python reports: /);
+    for (const line of BROKEN_LINES) assert.ok(question.includes(`line ${line}: `), `line ${line} in ${question}`);
+});
+
+e2eTest('Add Selection to Chat pins the selection for the next question; Open Chat and Show Logs show theirs', { timeoutMs: 180_000 }, session, async (wb, t) => {
+    if (serverError) throw serverError;
+    await wb.openFile('valid.py');
+    const def = GREET_LINE;
+    await selectLines(wb, def, def);
+    await wb.runCommand('View: Show Explorer');
+    await wb.runCommand('HAPA: Add Selection to Chat');
+    const frame = await wb.frameWith('main#hapa-chat[data-hapa-ready="true"]', { timeoutMs: 30_000 });
+    const pinned = `The selection of valid.py, lines ${def}-${def} will be sent with your next question.`;
+    await frame.locator('ol#hapa-history > li[data-author="hapa"] .hapa-text', { hasText: pinned }).last().waitFor({ state: 'visible', timeout: 15_000 });
+    // The cursor moves away; the pinned selection is still what goes with the question.
+    await wb.page.locator('.editor-group-container.active .monaco-editor .view-lines').first().click();
+    await wb.page.keyboard.press('Control+End');
+    await wb.openHapaView();
+    const after = await answerCount(wb);
+    await frame.locator('#hapa-input').fill('what does it return?');
+    await frame.locator('#hapa-input').press('Enter');
+    const { answer } = await lastExchange(wb, after);
+    assert.equal(await answer.locator('.hapa-context').textContent(), `Context: selection of valid.py, lines ${def}-${def}`);
+
+    await wb.page.locator('.editor-group-container.active .monaco-editor .view-lines').first().click();
+    await wb.runCommand('View: Show Explorer');
+    await wb.page.locator('.sidebar .composite.title', { hasText: 'Explorer' }).first().waitFor({ state: 'visible', timeout: 10_000 });
+    await wb.runCommand('HAPA: Open Chat');
+    await wb.page.locator('.sidebar .composite.title', { hasText: 'HAPA' }).first().waitFor({ state: 'visible', timeout: 10_000 });
+
+    await wb.page.locator('.editor-group-container.active .monaco-editor .view-lines').first().click();
+    await wb.runCommand('HAPA: Show Logs');
+    // The Output panel, switched to the HAPA channel, showing its log lines.
+    const shown = await waitFor('the HAPA channel in the Output panel', async () => {
+        const channels = await wb.page.locator('.part.panel select').evaluateAll((selects) => selects.map((select) => select.selectedOptions[0]?.textContent?.trim() ?? ''));
+        const text = await wb.page.locator('.part.panel .view-lines').first().innerText().catch(() => '');
+        return channels.includes('HAPA') && /\[(info|warning|error)\]/.test(text) ? text : undefined;
+    }, { timeoutMs: 15_000, describe: async () => JSON.stringify(await wb.page.locator('.part.panel select').evaluateAll((selects) => selects.map((select) => select.selectedOptions[0]?.textContent))) });
+    assert.match(shown, /\[info\]/);
+});
+
 e2eTest('activation is logged with its duration', { timeoutMs: 60_000 }, session, async (wb, t) => {
     // The figure is reported, not judged: README's activation time comes from here.
     const activation = await waitFor('the "HAPA ... activated in" log line', async () => {
@@ -450,6 +582,18 @@ e2eTest('completions come from the server, from the local model while it is down
         return texts.find((text) => text.includes('HAPA: Remote'));
     }, { timeoutMs: 90_000, intervalMs: 2_000 });
     t.diagnostic(`after the restart: ${back}`);
+});
+
+e2eTest('Clear Cache forgets the completions kept so far', { timeoutMs: 60_000 }, session, async (wb, t) => {
+    // The completion tests before this one left answers in the cache.
+    await wb.clearNotifications();
+    await wb.runCommand('HAPA: Clear Cache');
+    const cleared = await wb.waitForNotification(/^HAPA: cleared \d+ cached completions?\.$/, { timeoutMs: 10_000 });
+    t.diagnostic(cleared.text);
+    assert.ok(Number(/cleared (\d+)/.exec(cleared.text)[1]) > 0, cleared.text);
+    await wb.clearNotifications();
+    await wb.runCommand('HAPA: Clear Cache');
+    await wb.waitForNotification('HAPA: cleared 0 cached completions.', { timeoutMs: 10_000 });
 });
 
 /** The answer the scripted model gives: hostile markdown around one Python block. */

@@ -408,12 +408,24 @@ export class Workbench {
     async #openQuickInput(value) {
         const page = this.page;
         const input = page.locator('.quick-input-widget .quick-input-box input');
-        // Escape first: a leftover quick input or suggest widget would swallow F1.
-        await page.keyboard.press('Escape');
-        await page.keyboard.press('F1');
-        await input.waitFor({ state: 'visible', timeout: 10_000 });
-        await input.fill(value);
-        return input;
+        // A webview that takes the focus back (e.g. the chat as it loads) closes the quick input
+        // again: try a few times until it stays open with the text in it.
+        for (let attempt = 1; ; attempt++) {
+            try {
+                // Escape first if a leftover quick input or suggest widget would swallow F1 (only
+                // then: in an editor, Escape also drops the selection a command may be about).
+                const leftover = page.locator('.quick-input-widget:visible, .editor-widget.suggest-widget.visible');
+                if ((await leftover.count()) > 0) await page.keyboard.press('Escape');
+                await page.keyboard.press('F1');
+                await input.waitFor({ state: 'visible', timeout: 10_000 });
+                await input.fill(value, { timeout: 5_000 });
+                await page.waitForTimeout(100);
+                if ((await input.isVisible()) && (await input.inputValue()) === value) return input;
+                throw new Error('the quick input closed as it was typed into');
+            } catch (error) {
+                if (attempt === 3) throw error;
+            }
+        }
     }
 
     async #pickQuickInputRow(label, timeoutMs) {

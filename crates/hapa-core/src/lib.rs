@@ -18,4 +18,5 @@ pub mod position;
 pub mod prompt;
 pub mod splice;
 pub mod sse;
+pub mod tasks;
 pub mod validate;

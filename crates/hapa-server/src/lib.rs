@@ -8,6 +8,7 @@
 pub mod api_key;
 pub mod auth;
 pub mod cache;
+pub mod config_file;
 pub mod error;
 pub mod feedback;
 pub mod generation;

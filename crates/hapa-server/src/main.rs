@@ -1,6 +1,7 @@
 //! `hapa-server`: HAPA's HTTP backend. This file is only the command line; the service is in
 //! the library half of the crate.
 
+use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::num::{NonZeroU32, NonZeroU64};
 use std::path::{Path, PathBuf};
@@ -9,9 +10,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::http::HeaderValue;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use hapa_server::auth::Role;
 use hapa_server::cache::{self, CacheSettings, ResponseCache};
+use hapa_server::config_file;
 use hapa_server::inference::{Inference, Provider};
 use hapa_server::limits::{AUTH_FAILURES_PER_MINUTE, AuthFailures, Quotas, RateLimits};
 use hapa_server::local::{DEFAULT_MODEL_DIR, LocalModel};
@@ -25,6 +27,10 @@ use hapa_server::{AppState, ServeOptions, api_key};
 #[derive(Debug, Parser)]
 #[command(name = "hapa-server", version, about)]
 struct Cli {
+    /// A TOML file of settings, each keyed by its flag's long name (`hapa-server config example`
+    /// writes one); flags and environment variables win over it.
+    #[arg(long, global = true, env = "HAPA_CONFIG")]
+    config: Option<PathBuf>,
     /// Directory for the embedded database; created if missing.
     #[arg(long, global = true, env = "HAPA_DATA_DIR", default_value = ".hapa/data")]
     data_dir: PathBuf,
@@ -77,6 +83,20 @@ enum Command {
         #[command(subcommand)]
         action: FeedbackAction,
     },
+    /// About the config file (--config).
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+}
+
+/// The subcommands whose flags a config file may set, besides the top-level ones.
+const CONFIG_SECTIONS: &[&str] = &["serve"];
+
+#[derive(Debug, Subcommand)]
+enum ConfigAction {
+    /// Print a config file with every setting at its built-in default, each explained.
+    Example,
 }
 
 /// Which model answers generation and completion.
@@ -105,11 +125,13 @@ struct ModelArgs {
     /// (decimals allowed).
     #[arg(long, env = "HAPA_MODEL_TIMEOUT_SECS", default_value_t = 20.0, value_parser = positive_seconds)]
     model_timeout_secs: f64,
+    // Not `required_if_eq`: clap does not count a config file's value (a default to clap) as
+    // given, so `inference` checks these two instead.
     /// With --provider openai: the server's base URL, up to and including /v1.
-    #[arg(long, env = "HAPA_OPENAI_BASE_URL", required_if_eq("provider", "openai"))]
+    #[arg(long, env = "HAPA_OPENAI_BASE_URL")]
     openai_base_url: Option<String>,
     /// With --provider openai: the model to ask for.
-    #[arg(long, env = "HAPA_OPENAI_MODEL", required_if_eq("provider", "openai"))]
+    #[arg(long, env = "HAPA_OPENAI_MODEL")]
     openai_model: Option<String>,
 }
 
@@ -150,14 +172,15 @@ impl ModelArgs {
                 Provider::Local(LocalModel::new(self.model_dir, concurrency, metrics.clone()))
             }
             ProviderKind::Openai => {
+                let (Some(base_url), Some(model)) = (&self.openai_base_url, &self.openai_model) else {
+                    anyhow::bail!(
+                        "--provider openai needs --openai-base-url and --openai-model (or HAPA_OPENAI_BASE_URL \
+                         and HAPA_OPENAI_MODEL, or openai-base-url and openai-model in the config file)"
+                    );
+                };
                 // The key only from the environment: flags show up in process listings.
                 let key = std::env::var("HAPA_OPENAI_API_KEY").ok();
-                let upstream = Upstream::new(
-                    self.openai_base_url.as_deref().unwrap_or_default(),
-                    self.openai_model.as_deref().unwrap_or_default(),
-                    key,
-                    metrics.clone(),
-                )?;
+                let upstream = Upstream::new(base_url, model, key, metrics.clone())?;
                 metrics.set_model("openai", Some(upstream.model_name()));
                 Provider::OpenAi(upstream)
             }
@@ -206,10 +229,27 @@ async fn open_store(data_dir: &Path) -> anyhow::Result<Store> {
     Store::open_sqlite(data_dir).await.with_context(|| format!("cannot open the database in {}", data_dir.display()))
 }
 
+/// The command line with the config file's values as the flags' defaults, and the file used.
+fn parse_command_line() -> anyhow::Result<(Cli, Option<PathBuf>)> {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let config = config_file::requested(Cli::command(), &args);
+    let mut command = Cli::command();
+    if let Some(path) = &config {
+        command = config_file::apply(command, path, CONFIG_SECTIONS)?;
+    }
+    let cli = Cli::from_arg_matches(&command.get_matches_from(args)).unwrap_or_else(|error| error.exit());
+    Ok((cli, config))
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let (cli, config) = parse_command_line()?;
     hapa_server::logging::init();
+    if let Command::Config { action: ConfigAction::Example } = cli.command {
+        // The built-in defaults, whatever --config says: they come from the flags' definitions.
+        say(config_file::example(&Cli::command(), CONFIG_SECTIONS).trim_end());
+        return Ok(());
+    }
     let store = open_store(&cli.data_dir).await?;
     match cli.command {
         Command::Serve {
@@ -258,6 +298,13 @@ async fn main() -> anyhow::Result<()> {
                     options.cors_origins.iter().filter_map(|o| o.to_str().ok()).collect::<Vec<_>>().join(", ")
                 }
             ));
+            say(&match &config {
+                Some(path) => format!(
+                    "hapa-server config file: {}",
+                    std::path::absolute(path).as_deref().unwrap_or(path).display()
+                ),
+                None => "hapa-server config file: none (flags, environment and built-in defaults)".to_owned(),
+            });
             let state = AppState {
                 store,
                 limits: Arc::new(RateLimits::new(quotas)),
@@ -291,6 +338,7 @@ async fn main() -> anyhow::Result<()> {
             }
             say(&format!("revoked key {name:?}"));
         }
+        Command::Config { action: ConfigAction::Example } => unreachable!("answered before the store is opened"),
     }
     Ok(())
 }

@@ -117,6 +117,32 @@ async fn send(
     send_with(url, timeout_ms, web_sys::AbortSignal::timeout_with_u32(timeout_ms), request, json).await
 }
 
+/// Resolves once `signal` aborts (at once if it already has), through a listener of its own.
+///
+/// `fetch` alone is not enough: Node's fetch follows the signal of the `Request` it is given
+/// through a weak reference, so after a garbage collection an abort may never reach the request
+/// (nodejs/node#55428). Racing every await of a request against this makes Stop and deadlines
+/// hold regardless; the caller then cancels what is left (the body stream).
+pub(crate) fn aborted(signal: &web_sys::AbortSignal) -> JsFuture {
+    let signal = signal.clone();
+    let promise = js_sys::Promise::new(&mut |resolve, _reject| {
+        if signal.aborted() {
+            let _ = resolve.call0(&JsValue::NULL);
+        } else {
+            let _ = signal.add_event_listener_with_callback("abort", &resolve);
+        }
+    });
+    JsFuture::from(promise)
+}
+
+/// `future`, unless `abort` resolves first (then `None`).
+async fn unless_aborted<T>(future: impl std::future::Future<Output = T>, abort: &mut JsFuture) -> Option<T> {
+    match futures_util::future::select(std::pin::pin!(future), abort).await {
+        futures_util::future::Either::Left((value, _)) => Some(value),
+        futures_util::future::Either::Right(_) => None,
+    }
+}
+
 /// As [`send`], aborted by `signal` (the caller's deadline and cancellation together).
 async fn send_with(
     url: &str,
@@ -125,13 +151,20 @@ async fn send_with(
     request: RequestBuilder,
     json: Option<&impl serde::Serialize>,
 ) -> Result<Response, ClientError> {
+    let mut abort = aborted(&signal);
     let request = request.abort_signal(Some(&signal));
-    let sent = match json {
+    let request = match json {
         Some(body) => match request.json(body) {
-            Ok(request) => request.send().await,
+            Ok(request) => request,
             Err(error) => return Err(ClientError::Body { url: url.to_owned(), detail: error.to_string() }),
         },
-        None => request.send().await,
+        None => match request.build() {
+            Ok(request) => request,
+            Err(error) => return Err(ClientError::Body { url: url.to_owned(), detail: error.to_string() }),
+        },
+    };
+    let Some(sent) = unless_aborted(request.send(), &mut abort).await else {
+        return Err(ClientError::Timeout { url: url.to_owned(), ms: timeout_ms });
     };
     sent.map_err(|error| {
         if signal.aborted() {
@@ -194,6 +227,8 @@ extern "C" {
     type BodyReader;
     #[wasm_bindgen(method)]
     fn read(this: &BodyReader) -> js_sys::Promise;
+    #[wasm_bindgen(method)]
+    fn cancel(this: &BodyReader) -> js_sys::Promise;
 }
 
 /// `POST /api/v1/code/generate` as a stream: `on_delta` sees each piece of code as the server
@@ -218,8 +253,14 @@ pub async fn generate_stream(
     let body = response.body().ok_or_else(|| broken("the answer has no body".to_owned()))?;
     let reader = body.unchecked_into::<BodyStream>().get_reader();
     let mut events = EventReader::new(MAX_EVENT_BYTES);
+    let mut abort = aborted(&signal);
     loop {
-        let chunk = JsFuture::from(reader.read()).await.map_err(|error| {
+        let Some(chunk) = unless_aborted(JsFuture::from(reader.read()), &mut abort).await else {
+            // Cancelling the body ends the request, whether or not fetch saw the abort.
+            let _ = reader.cancel();
+            return Err(ClientError::Timeout { url: url.clone(), ms: timeout_ms });
+        };
+        let chunk = chunk.map_err(|error| {
             if signal.aborted() {
                 ClientError::Timeout { url: url.clone(), ms: timeout_ms }
             } else {

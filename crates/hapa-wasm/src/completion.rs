@@ -107,3 +107,65 @@ fn parse_mode(mode: &str) -> Mode {
         _ => Mode::Auto,
     }
 }
+
+/// How long a cached completion is served.
+const COMPLETION_TTL_MS: u64 = 10 * 60 * 1000;
+
+/// Completions already answered, so typing back to the same place (or an edit that only
+/// touches whitespace or comments away from the cursor) asks no model again: the core's
+/// [`Lru`](hapa_core::cache::Lru) (128 entries) keyed by
+/// [`request_key`](hapa_core::cache::request_key) over the normalised code.
+#[wasm_bindgen]
+pub struct CompletionCache {
+    entries: hapa_core::cache::Lru<String>,
+}
+
+impl Default for CompletionCache {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[wasm_bindgen]
+impl CompletionCache {
+    /// An empty cache.
+    #[wasm_bindgen(constructor)]
+    pub fn new() -> CompletionCache {
+        CompletionCache { entries: hapa_core::cache::Lru::new(COMPLETION_TTL_MS, String::len) }
+    }
+
+    /// The completion stored for this request, if any. `backend` says who answers (e.g. the
+    /// server's URL, or "local"): answers are never shared between backends.
+    pub fn get(&mut self, backend: &str, prefix: &str, suffix: &str, max_tokens: u32, now_ms: f64) -> Option<String> {
+        let key = completion_key(backend, prefix, suffix, max_tokens);
+        self.entries.get(&key, millis(now_ms)).cloned()
+    }
+
+    /// Keeps `text` as the answer to this request.
+    pub fn insert(&mut self, backend: &str, prefix: &str, suffix: &str, max_tokens: u32, text: String, now_ms: f64) {
+        let key = completion_key(backend, prefix, suffix, max_tokens);
+        self.entries.insert(key, text, millis(now_ms));
+    }
+
+    /// Forgets everything ("HAPA: Clear Cache"); returns how many entries there were.
+    pub fn clear(&mut self) -> u32 {
+        let count = u32::try_from(self.entries.len()).unwrap_or(u32::MAX);
+        self.entries.clear();
+        count
+    }
+}
+
+fn completion_key(backend: &str, prefix: &str, suffix: &str, max_tokens: u32) -> hapa_core::cache::RequestKey {
+    let variant = format!("inline completion, {max_tokens} tokens");
+    let context =
+        hapa_core::context::Context { prefix: prefix.to_owned(), suffix: suffix.to_owned(), ..Default::default() };
+    hapa_core::cache::request_key(
+        &hapa_core::cache::KeyScope { owner: "", model: backend, variant: &variant },
+        &context,
+    )
+}
+
+/// `Date.now()` as the cache's clock (a bogus negative time counts as 0).
+fn millis(now_ms: f64) -> u64 {
+    now_ms.max(0.0) as u64
+}

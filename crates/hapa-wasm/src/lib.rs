@@ -110,6 +110,20 @@ pub fn api_key_problem(key: &str) -> Option<String> {
     hapa_core::api_key::check(key).err().map(|problem| problem.to_string())
 }
 
+/// The chat question for an editor request about `what` ("the selection of app.py, lines
+/// 3-9"): `task` is `explain`, `fix` (with the syntax errors in `problems`), `docstring` or
+/// `tests`.
+#[wasm_bindgen(js_name = editorTaskQuestion)]
+pub fn editor_task_question(
+    #[wasm_bindgen(unchecked_param_type = "\"explain\" | \"fix\" | \"docstring\" | \"tests\"")] task: &str,
+    what: &str,
+    problems: Vec<String>,
+) -> Result<String, JsError> {
+    let task = hapa_core::tasks::EditorTask::from_name(task)
+        .ok_or_else(|| JsError::new(&format!("{task:?} is not an editor task (explain, fix, docstring, tests)")))?;
+    Ok(task.question(what, &problems))
+}
+
 /// The host <-> webview protocol version this core speaks; the webview's `ready` must match.
 #[wasm_bindgen(js_name = webviewProtocolVersion)]
 pub fn webview_protocol_version() -> u32 {

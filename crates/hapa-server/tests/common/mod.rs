@@ -78,9 +78,15 @@ impl Server {
     }
 
     pub fn launch(extra: &[&str], env: &[(&str, &str)], keep_log: bool) -> Self {
+        Self::launch_exactly(&[&["serve", "--bind", "127.0.0.1:0"], extra].concat(), env, keep_log)
+    }
+
+    /// `hapa-server ARGS...` on a new data dir: unlike [`Server::launch`], ARGS say `serve` and
+    /// nothing says where to listen but them (or a config file).
+    pub fn launch_exactly(args: &[&str], env: &[(&str, &str)], keep_log: bool) -> Self {
         let data = TempDir::new();
         std::fs::create_dir_all(&data.0).unwrap();
-        let (child, base, banner) = Self::spawn(&data.0, extra, env, keep_log);
+        let (child, base, banner) = Self::spawn(&data.0, args, env, keep_log);
         Self { child, base, data, banner }
     }
 
@@ -89,19 +95,20 @@ impl Server {
     pub fn restart(&mut self, extra: &[&str]) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        (self.child, self.base, self.banner) = Self::spawn(&self.data.0, extra, &[], false);
+        let args = [&["serve", "--bind", "127.0.0.1:0"], extra].concat();
+        (self.child, self.base, self.banner) = Self::spawn(&self.data.0, &args, &[], false);
     }
 
-    /// `hapa-server serve` on `data`, once it listens: the process, its base URL and the lines
+    /// `hapa-server ARGS...` on `data`, once it listens: the process, its base URL and the lines
     /// it prints after the first.
     fn spawn(
         data: &Path,
-        extra: &[&str],
+        args: &[&str],
         env: &[(&str, &str)],
         keep_log: bool,
     ) -> (Child, String, Arc<Mutex<Vec<String>>>) {
         let mut command = hapa_server(data);
-        command.args(["serve", "--bind", "127.0.0.1:0"]).args(extra).envs(env.iter().copied()).stdout(Stdio::piped());
+        command.args(args).envs(env.iter().copied()).stdout(Stdio::piped());
         if keep_log {
             command.stderr(std::fs::File::create(data.join(LOG_FILE)).unwrap());
         }

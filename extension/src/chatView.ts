@@ -61,10 +61,22 @@ export class ChatViewProvider implements vscode.WebviewViewProvider {
         view.webview.options = { enableScripts: true, enableCommandUris: false, localResourceRoots: [bundle] };
         view.webview.onDidReceiveMessage((raw: unknown) => this.receive(raw));
         this.ready = false;
+        // The line under the context switch follows the editor (coalesced: selections change fast).
+        let pending: ReturnType<typeof setTimeout> | undefined;
+        const follow = () => {
+            clearTimeout(pending);
+            pending = setTimeout(() => this.previewContext(), 100);
+        };
+        const following = [
+            vscode.window.onDidChangeTextEditorSelection(follow),
+            vscode.window.onDidChangeActiveTextEditor(follow),
+        ];
         view.onDidDispose(() => {
             this.stop();
             this.view = undefined;
             this.ready = false;
+            clearTimeout(pending);
+            for (const listener of following) listener.dispose();
         });
         // The app's .wasm travels inside the page, so the webview needs no connect-src at all.
         const wasm = await vscode.workspace.fs.readFile(vscode.Uri.joinPath(bundle, 'hapa_webview_bg.wasm'));
@@ -89,6 +101,7 @@ export class ChatViewProvider implements vscode.WebviewViewProvider {
                     return;
                 }
                 this.restore();
+                this.previewContext();
                 this.ready = true;
                 for (const waiter of this.readyWaiters.splice(0)) waiter();
                 break;
@@ -97,6 +110,7 @@ export class ChatViewProvider implements vscode.WebviewViewProvider {
                 this.save();
                 const context = this.pinned ?? (message.withContext ? editorContext() : undefined);
                 this.pinned = undefined;
+                this.previewContext();
                 void this.ask(message.text, context);
                 break;
             }
@@ -176,6 +190,17 @@ export class ChatViewProvider implements vscode.WebviewViewProvider {
         await this.show();
         this.pinned = context;
         this.post({ type: 'notice', text: `The ${context.description} will be sent with your next question.` });
+        this.previewContext();
+    }
+
+    /** Tells the view what a question would be sent with now. */
+    private previewContext(): void {
+        const context = this.pinned ?? editorContext();
+        void this.view?.webview.postMessage({
+            type: 'contextPreview',
+            description: context?.description ?? null,
+            pinned: this.pinned !== undefined,
+        } satisfies ToWebview);
     }
 
     private async ask(question: string, context: EditorContext | undefined): Promise<void> {

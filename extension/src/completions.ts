@@ -2,7 +2,10 @@
 // aborted), nothing done while disabled. The server answers while it is healthy; otherwise the
 // bundled model does, with no popup: the Rust core's BackendChooser decides and the status bar
 // says which answered. Text from either is already trimmed by the Rust core to what keeps the
-// module parseable.
+// module parseable. The prompt is collected by the Rust core (what the file imports from other
+// open modules comes along as comments); answers are cached in the core's LRU, and a server
+// completion taken with Tab or passed over is reported as feedback.
+import * as path from 'path';
 import * as vscode from 'vscode';
 import type { ApiKeyStore } from './apiKey';
 import { hapaCore } from './core';
@@ -12,8 +15,16 @@ import { serverUrl } from './server';
 /** Text sent around the cursor at most (the model keeps the lines nearest the cursor anyway). */
 const MAX_PREFIX_CHARS = 8_000;
 const MAX_SUFFIX_CHARS = 2_000;
+/** Tokens of context the Rust core collects for a completion (about the characters above / 4). */
+const CONTEXT_TOKENS = 2_500;
+/** Files larger than this get only the text around the cursor (no parse per keystroke). */
+const MAX_CONTEXT_SOURCE_CHARS = 1024 * 1024;
+/** Other open modules offered to the context collector at most, and their size each. */
+const MAX_WORKSPACE_MODULES = 32;
+const MAX_MODULE_CHARS = 256 * 1024;
 /** How long a remote completion may take before the local model answers instead. */
 const REMOTE_TIMEOUT_MS = 2_000;
+const FEEDBACK_TIMEOUT_MS = 5_000;
 
 type Chooser = InstanceType<ReturnType<typeof hapaCore>['BackendChooser']>;
 type Cache = InstanceType<ReturnType<typeof hapaCore>['CompletionCache']>;
@@ -23,6 +34,8 @@ export class InlineCompletions implements vscode.InlineCompletionItemProvider, v
     private chooser: Chooser | undefined;
     /** Answers already given, keyed by the Rust core over the normalised code. */
     private cache: Cache | undefined;
+    /** The last server completion shown, until it is accepted or passed over. */
+    private shown: { id: string; prefix: string; text: string; accepted: boolean } | undefined;
     private readonly subscription: vscode.Disposable;
 
     constructor(
@@ -42,7 +55,7 @@ export class InlineCompletions implements vscode.InlineCompletionItemProvider, v
     async provideInlineCompletionItems(
         document: vscode.TextDocument,
         position: vscode.Position,
-        _context: vscode.InlineCompletionContext,
+        context: vscode.InlineCompletionContext,
         token: vscode.CancellationToken,
     ): Promise<vscode.InlineCompletionItem[] | undefined> {
         const settings = vscode.workspace.getConfiguration('hapa.completions', document);
@@ -50,12 +63,54 @@ export class InlineCompletions implements vscode.InlineCompletionItemProvider, v
         await new Promise((resolve) => setTimeout(resolve, settings.get<number>('debounceMs', 200)));
         if (token.isCancellationRequested) return undefined;
 
-        const { prefix, suffix } = around(document, position);
+        const { prefix, suffix } = prompt(document, position);
+        this.passOver(prefix);
         if (!prefix.trim()) return undefined;
         const maxTokens = settings.get<number>('maxTokens', 32);
-        const text = await this.complete(prefix, suffix, maxTokens, token);
+        // Asked for explicitly (Alt+\): ask a model again rather than repeat the cache.
+        const fresh = context.triggerKind === vscode.InlineCompletionTriggerKind.Invoke;
+        const { text, id } = await this.complete(prefix, suffix, maxTokens, fresh, token);
         if (token.isCancellationRequested || !text) return undefined;
-        return [new vscode.InlineCompletionItem(text, new vscode.Range(position, position))];
+        const item = new vscode.InlineCompletionItem(text, new vscode.Range(position, position));
+        if (id) {
+            // A server completion: VS Code runs the command when Tab accepts it.
+            this.shown = { id, prefix, text, accepted: false };
+            item.command = { command: 'hapa.completionAccepted', title: 'HAPA: completion accepted', arguments: [id] };
+        }
+        return [item];
+    }
+
+    /** Tab accepted the server completion `id` (the item's command). */
+    accepted(id: string): void {
+        if (this.shown?.id !== id || this.shown.accepted) return;
+        this.shown.accepted = true;
+        void this.feedback(id, 'accept');
+    }
+
+    /**
+     * A new request at `prefix`: the completion shown before was passed over (dismissed) unless
+     * it was accepted or the user is typing it out.
+     */
+    private passOver(prefix: string): void {
+        const shown = this.shown;
+        if (!shown || shown.accepted) return;
+        const typingIt = prefix.startsWith(shown.prefix) && (shown.prefix + shown.text).startsWith(prefix);
+        if (typingIt) return;
+        this.shown = undefined;
+        void this.feedback(shown.id, 'dismiss');
+    }
+
+    private async feedback(id: string, event: 'accept' | 'dismiss'): Promise<void> {
+        if (!vscode.workspace.getConfiguration('hapa.feedback').get<boolean>('enabled', true)) return;
+        try {
+            const key = await this.keys.get();
+            if (!key) return;
+            await hapaCore().sendCompletionFeedback(serverUrl(), key, id, event, FEEDBACK_TIMEOUT_MS);
+            this.log.debug(`HAPA completion feedback: ${event} ${id}`);
+        } catch (error) {
+            // Feedback is best effort: never a popup while typing.
+            this.log.warn(`HAPA completion feedback (${event}) not sent: ${message(error)}`);
+        }
     }
 
     /** "HAPA: Clear Cache": forgets every stored completion. */
@@ -78,7 +133,14 @@ export class InlineCompletions implements vscode.InlineCompletionItemProvider, v
         this.status.dispose();
     }
 
-    private async complete(prefix: string, suffix: string, maxTokens: number, token: vscode.CancellationToken): Promise<string> {
+    /** A completion, with the server's id when the server wrote it just now (not from the cache). */
+    private async complete(
+        prefix: string,
+        suffix: string,
+        maxTokens: number,
+        fresh: boolean,
+        token: vscode.CancellationToken,
+    ): Promise<{ text: string; id?: string }> {
         this.chooser ??= new (hapaCore().BackendChooser)(mode());
         this.cache ??= new (hapaCore().CompletionCache)();
         const chooser = this.chooser;
@@ -86,14 +148,15 @@ export class InlineCompletions implements vscode.InlineCompletionItemProvider, v
         const key = await this.keys.get();
         const remote = chooser.choose(Date.now()) === 'remote' && (key || !chooser.fallsBack());
         const backend = remote ? serverUrl() : 'local';
-        const cached = cache.get(backend, prefix, suffix, maxTokens, Date.now());
+        const cached = fresh ? undefined : cache.get(backend, prefix, suffix, maxTokens, Date.now());
         if (cached !== undefined) {
             this.log.debug(`HAPA completion from the cache (${backend})`);
-            return cached;
+            return { text: cached };
         }
-        const text = await this.ask(remote ? key ?? '' : undefined, prefix, suffix, maxTokens, token);
-        if (text !== undefined) cache.insert(text.backend, prefix, suffix, maxTokens, text.text, Date.now());
-        return text?.text ?? '';
+        const answer = await this.ask(remote ? key ?? '' : undefined, prefix, suffix, maxTokens, token);
+        if (answer === undefined) return { text: '' };
+        cache.insert(answer.backend, prefix, suffix, maxTokens, answer.text, Date.now());
+        return { text: answer.text, id: answer.id };
     }
 
     /**
@@ -106,7 +169,7 @@ export class InlineCompletions implements vscode.InlineCompletionItemProvider, v
         suffix: string,
         maxTokens: number,
         token: vscode.CancellationToken,
-    ): Promise<{ text: string; backend: string } | undefined> {
+    ): Promise<{ text: string; backend: string; id?: string } | undefined> {
         const chooser = this.chooser!;
         if (key !== undefined) {
             // Cancellation or the deadline, as one signal (not AbortSignal.any: Node may collect
@@ -121,7 +184,7 @@ export class InlineCompletions implements vscode.InlineCompletionItemProvider, v
                 const answer = await hapaCore().completeRemote(url, key, prefix, suffix, maxTokens, REMOTE_TIMEOUT_MS, signal);
                 chooser.remoteSucceeded(Date.now(), answer.latencyMs);
                 this.showStatus(chooser.label(Date.now()));
-                return { text: answer.text, backend: url };
+                return { text: answer.text, backend: url, id: answer.id };
             } catch (error) {
                 if (token.isCancellationRequested) return undefined;
                 chooser.remoteFailed(Date.now());
@@ -164,6 +227,48 @@ function mode(): string {
 
 function message(error: unknown): string {
     return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * The prompt at the cursor: collected by the Rust core (the window around the cursor, and the
+ * stubs of what the file imports from other open workspace modules), or for a very large file
+ * just the text around the cursor.
+ */
+function prompt(document: vscode.TextDocument, position: vscode.Position): { prefix: string; suffix: string } {
+    const text = document.getText();
+    if (text.length > MAX_CONTEXT_SOURCE_CHARS) return around(document, position);
+    const offset = document.offsetAt(position);
+    const { modules, pkg } = workspaceModules(document);
+    return hapaCore().completionPrompt(text.slice(0, offset), text.slice(offset), pkg, modules, CONTEXT_TOKENS);
+}
+
+/**
+ * The other Python modules open in `document`'s workspace folder, by dotted name
+ * (`app/models.py` is `app.models`, `app/__init__.py` is `app`), and `document`'s package.
+ */
+function workspaceModules(document: vscode.TextDocument): { modules: Record<string, string>; pkg: string | undefined } {
+    const folder = vscode.workspace.getWorkspaceFolder(document.uri);
+    if (!folder) return { modules: {}, pkg: undefined };
+    const dotted = (uri: vscode.Uri): string[] | undefined => {
+        const relative = path.posix.relative(folder.uri.path, uri.path);
+        if (relative.startsWith('..') || !relative.endsWith('.py')) return undefined;
+        const parts = relative.slice(0, -'.py'.length).split('/');
+        if (parts.at(-1) === '__init__') parts.pop();
+        return parts.every((part) => /^[A-Za-z_]\w*$/.test(part)) ? parts : undefined;
+    };
+    const modules: Record<string, string> = {};
+    const others = vscode.workspace.textDocuments.filter(
+        (other) => other !== document && other.languageId === 'python' && other.uri.scheme === document.uri.scheme,
+    );
+    for (const other of others.slice(0, MAX_WORKSPACE_MODULES)) {
+        const name = dotted(other.uri);
+        const source = other.getText();
+        if (name && name.length > 0 && source.length <= MAX_MODULE_CHARS) modules[name.join('.')] = source;
+    }
+    const own = dotted(document.uri);
+    const isPackage = document.uri.path.endsWith('/__init__.py');
+    const pkg = own && (isPackage ? own : own.slice(0, -1)).join('.');
+    return { modules, pkg: pkg || undefined };
 }
 
 /** The text before and after the cursor, cut at line starts/ends to a bounded size. */

@@ -34,6 +34,8 @@ export function activate(context: vscode.ExtensionContext): void {
         vscode.commands.registerCommand('hapa.setApiKey', () => keys.promptAndStore()),
         vscode.commands.registerCommand('hapa.toggleInlineCompletions', () => completions.toggle()),
         vscode.commands.registerCommand('hapa.clearCache', () => completions.clearCache()),
+        // Run by VS Code when Tab accepts a server completion (not in the palette).
+        vscode.commands.registerCommand('hapa.completionAccepted', (id: string) => completions.accepted(id)),
         vscode.commands.registerCommand('hapa.selectBackend', () => selectBackend()),
         vscode.commands.registerCommand('hapa.triggerCompletion', () =>
             vscode.commands.executeCommand('editor.action.inlineSuggest.trigger'),

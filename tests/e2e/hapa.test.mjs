@@ -19,6 +19,17 @@ const BROKEN_LINES = readFileSync(path.join(FIXTURE_WORKSPACE, 'broken.py'), 'ut
     .split('\n')
     .flatMap((line, index) => (line.includes('# syntax error') ? [index + 1] : []));
 
+/**
+ * Workspace files made for this run: a module another one imports from, a ~10 MB module, and
+ * one nested 5,000 brackets deep.
+ */
+const GENERATED_FILES = {
+    'helpers.py': 'def shout(text: str) -> str:\n    """Loud."""\n    return text.upper()\n',
+    'app_main.py': 'from helpers import shout\n\n\n',
+    'big.py': Array.from({ length: 240_000 }, (_, n) => `value_${n} = ${n}  # a line of a big module\n`).join(''),
+    'nested.py': `x = ${'('.repeat(5000)}1${')'.repeat(5000)}\n`,
+};
+
 let workbench;
 let server;
 let serverError;
@@ -37,6 +48,7 @@ before(async () => {
         name: 'hapa',
         // An unused port when the server did not start: its test fails on serverError anyway.
         settings: { 'hapa.serverUrl': server?.url ?? 'http://127.0.0.1:9' },
+        files: GENERATED_FILES,
     });
     if (server) workbench.addArtifact(server.logPath);
 }, { timeout: 25 * 60_000 }); // a fresh machine installs code-server first (minutes)
@@ -409,6 +421,12 @@ e2eTest('Add Selection to Chat pins the selection for the next question; Open Ch
     const frame = await wb.frameWith('main#hapa-chat[data-hapa-ready="true"]', { timeoutMs: 30_000 });
     const pinned = `The selection of valid.py, lines ${def}-${def} will be sent with your next question.`;
     await frame.locator('ol#hapa-history > li[data-author="hapa"] .hapa-text', { hasText: pinned }).last().waitFor({ state: 'visible', timeout: 15_000 });
+    const preview = frame.locator('#hapa-context-preview');
+    const previewSays = (expected) => waitFor(`the context preview to match ${expected}`, async () => expected.test((await preview.textContent()) ?? '') || undefined, {
+        timeoutMs: 10_000,
+        describe: async () => JSON.stringify(await preview.textContent()),
+    });
+    await previewSays(new RegExp(`^Sends the added selection of valid\\.py, lines ${def}-${def}\\.$`));
     // The cursor moves away; the pinned selection is still what goes with the question.
     await wb.page.locator('.editor-group-container.active .monaco-editor .view-lines').first().click();
     await wb.page.keyboard.press('Control+End');
@@ -418,6 +436,8 @@ e2eTest('Add Selection to Chat pins the selection for the next question; Open Ch
     await frame.locator('#hapa-input').press('Enter');
     const { answer } = await lastExchange(wb, after);
     assert.equal(await answer.locator('.hapa-context').textContent(), `Context: selection of valid.py, lines ${def}-${def}`);
+    // Used once; the preview follows the editor again (the cursor at the end, no selection).
+    await previewSays(/^Sends the valid\.py up to line \d+\.$/);
 
     await wb.page.locator('.editor-group-container.active .monaco-editor .view-lines').first().click();
     await wb.runCommand('View: Show Explorer');
@@ -584,6 +604,39 @@ e2eTest('completions come from the server, from the local model while it is down
     t.diagnostic(`after the restart: ${back}`);
 });
 
+e2eTest('a server completion taken with Tab is reported as accepted, one passed over as dismissed', { timeoutMs: 180_000 }, session, async (wb, t) => {
+    if (serverError) throw serverError;
+    // Auto mode with the server up (the test before restarted it): completions come from it.
+    await wb.openFile('valid.py');
+    await wb.page.locator('.editor-group-container.active .monaco-editor .view-lines').first().click();
+    await wb.page.keyboard.press('Control+End');
+    const ghost = wb.page.locator('.monaco-editor .ghost-text-decoration');
+    const offered = async (typed) => {
+        await wb.page.keyboard.press('Enter');
+        await wb.page.keyboard.type(typed, { delay: 20 });
+        return waitFor(`a server completion after ${JSON.stringify(typed)}`, async () => {
+            const text = (await ghost.allTextContents()).join('');
+            if (text) return text;
+            await wb.page.keyboard.press('Alt+Backslash');
+            return undefined;
+        }, { timeoutMs: 60_000, intervalMs: 1_000 });
+    };
+    const events = async () => (await server.feedback()).filter((f) => f.completion_id);
+
+    t.diagnostic(`offered: ${JSON.stringify(await offered('accepted = greet('))}`);
+    await wb.page.keyboard.press('Tab');
+    const accepted = await waitFor('an accept in the feedback store', async () => (await events()).find((f) => f.event === 'accept'), { timeoutMs: 15_000 });
+    t.diagnostic(`stored: ${JSON.stringify(accepted)}`);
+    assert.equal(accepted.key_name, 'e2e-user');
+
+    t.diagnostic(`offered: ${JSON.stringify(await offered('passed = greet('))}`);
+    await wb.page.keyboard.press('Escape');
+    await wb.page.keyboard.type('"x")', { delay: 20 });
+    const dismissed = await waitFor('a dismiss in the feedback store', async () => (await events()).find((f) => f.event === 'dismiss'), { timeoutMs: 15_000 });
+    assert.notEqual(dismissed.completion_id, accepted.completion_id);
+    await wb.runCommand('File: Revert File');
+});
+
 e2eTest('Clear Cache forgets the completions kept so far', { timeoutMs: 60_000 }, session, async (wb, t) => {
     // The completion tests before this one left answers in the cache.
     await wb.clearNotifications();
@@ -622,7 +675,10 @@ function slowAnswer() {
 async function useScriptedModel() {
     if (serverError) throw serverError;
     if (!scripted) {
-        scripted = await startScriptedModel((question) => (question.includes('slowly') ? slowAnswer() : { text: hostileAnswer(scripted.url) }));
+        scripted = await startScriptedModel(
+            (question) => (question.includes('slowly') ? slowAnswer() : { text: hostileAnswer(scripted.url) }),
+            () => "shout('hi')",
+        );
     }
     await server.kill();
     server = await server.restart({ args: ['--provider', 'openai', '--openai-base-url', `${scripted.url}/v1`, '--openai-model', 'scripted'] });
@@ -678,6 +734,29 @@ e2eTest('a hostile markdown answer renders inert, fetches nothing, and only its 
     for (const page of opened) await page.close();
 });
 
+e2eTest('a completion\'s prompt carries the stubs of what the file imports from other open modules', { timeoutMs: 180_000 }, session, async (wb, t) => {
+    if (!scripted) await useScriptedModel();
+    await wb.openFile('helpers.py');
+    await wb.openFile('app_main.py');
+    await wb.page.locator('.editor-group-container.active .monaco-editor .view-lines').first().click();
+    await wb.page.keyboard.press('Control+End');
+    const before = scripted.completions.length;
+    await wb.page.keyboard.type('message = ', { delay: 20 });
+    const sent = await waitFor('hapa-server to ask the model for a completion', async () => {
+        const asked = scripted.completions.slice(before).filter((c) => c.prompt.endsWith('message = '));
+        if (asked.length) return asked.at(-1);
+        await wb.page.keyboard.press('Alt+Backslash');
+        return undefined;
+    }, { timeoutMs: 60_000, intervalMs: 1_000 });
+    t.diagnostic(`prompt: ${JSON.stringify(sent.prompt)}`);
+    assert.match(sent.prompt, /^# From helpers:\n#   def shout\(text: str\) -> str: \.\.\.\n/, 'the imported function, as a stub');
+    assert.ok(sent.prompt.endsWith('from helpers import shout\n\n\nmessage = '), 'then the file up to the cursor');
+    const ghost = wb.page.locator('.monaco-editor .ghost-text-decoration');
+    await waitFor('the scripted completion as ghost text', async () => (await ghost.allTextContents()).join('').includes("shout('hi')") || undefined, { timeoutMs: 30_000 });
+    await wb.page.keyboard.press('Escape');
+    await wb.runCommand('File: Revert File');
+});
+
 e2eTest('Stop ends a streaming answer, keeps what came, and the model stops being asked', { timeoutMs: 180_000 }, session, async (wb, t) => {
     if (!scripted) await useScriptedModel();
     await wb.openHapaView();
@@ -699,6 +778,42 @@ e2eTest('Stop ends a streaming answer, keeps what came, and the model stops bein
     // Back to the bundled model for what follows.
     await server.kill();
     server = await server.restart();
+});
+
+e2eTest('a 10 MB file and a pathologically nested one keep the editor responsive and are validated', { timeoutMs: 240_000 }, session, async (wb, t) => {
+    // big.py and nested.py are among GENERATED_FILES.
+    assert.ok(GENERATED_FILES['big.py'].length > 10 * 1024 * 1024, 'big.py is over 10 MB');
+    for (const [file, expected] of [
+        ['big.py', /^HAPA: big\.py has no syntax errors\.$/],
+        ['nested.py', /^HAPA: nested\.py has 1 syntax error; see the Problems panel\.$/],
+    ]) {
+        await wb.openFile(file, { timeoutMs: 60_000 });
+        await wb.clearNotifications();
+        // Typing at the end shows at once, whatever HAPA does in the background.
+        await wb.page.locator('.editor-group-container.active .monaco-editor .view-lines').first().click();
+        await wb.page.keyboard.press('Control+End');
+        await wb.page.keyboard.type('tail = 1', { delay: 20 });
+        await waitFor(`typing to show in ${file}`, async () => (await editorText(wb)).includes('tail = 1') || undefined, { timeoutMs: 30_000 });
+        const started = Date.now();
+        await wb.runCommand('HAPA: Validate Python File', { timeoutMs: 30_000 });
+        const notification = await waitFor(`validation of ${file} to report`, async () => {
+            // (VS Code's own "large file" notice names the file too.)
+            const shown = await wb.notifications();
+            return shown.find((n) => n.text.startsWith('HAPA') && n.text.includes(file));
+        }, { timeoutMs: 60_000, describe: async () => JSON.stringify(await wb.notifications()) });
+        t.diagnostic(`${file}: "${notification.text}" after ${Date.now() - started} ms`);
+        assert.match(notification.text, expected);
+        if (file === 'nested.py') {
+            await wb.openProblems();
+            const nested = await waitFor('the nesting error in Problems', async () => {
+                const found = (await wb.problems()).filter((p) => p.file === 'nested.py');
+                return found.length > 0 ? found : undefined;
+            }, { timeoutMs: 15_000 });
+            t.diagnostic(`nested.py problems: ${JSON.stringify(nested)}`);
+            assert.ok(nested.some((p) => /too many nested parentheses/.test(p.message)), JSON.stringify(nested));
+        }
+        await wb.runCommand('File: Revert File');
+    }
 });
 
 // Last: it reloads the window, which restarts the extension host.

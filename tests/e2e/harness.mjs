@@ -323,11 +323,13 @@ export class Workbench {
      * @param {object} [options.settings] user settings on top of BASE_SETTINGS (e.g. hapa.serverUrl)
      * @param {string} [options.vsix] .vsix to install (default: vsixPath())
      * @param {object} [options.env] extra environment for code-server and its extension host
+     * @param {Record<string, string>} [options.files] more workspace files (relative path → text),
+     *     written before VS Code starts so that quick open finds them
      */
-    static async start({ name, settings = {}, vsix = vsixPath(), timeoutMs = 120_000, env = {} } = {}) {
+    static async start({ name, settings = {}, vsix = vsixPath(), timeoutMs = 120_000, env = {}, files = {} } = {}) {
         const workbench = new Workbench(name ?? 'workbench');
         try {
-            await workbench.#start({ settings, vsix, timeoutMs, extraEnv: env });
+            await workbench.#start({ settings, vsix, timeoutMs, extraEnv: env, files });
         } catch (error) {
             await workbench.saveArtifacts(`${workbench.name} startup`).catch(() => {});
             await workbench.close();
@@ -336,7 +338,7 @@ export class Workbench {
         return workbench;
     }
 
-    async #start({ settings, vsix, timeoutMs, extraEnv }) {
+    async #start({ settings, vsix, timeoutMs, extraEnv, files }) {
         const bin = codeServerBin();
         this.root = await makeTempDir('hapa-e2e-');
         this.userDataDir = path.join(this.root, 'user-data');
@@ -346,6 +348,10 @@ export class Workbench {
         await fs.mkdir(path.join(this.userDataDir, 'User'), { recursive: true });
         await fs.mkdir(this.extensionsDir);
         await fs.cp(FIXTURE_WORKSPACE, this.workspace, { recursive: true });
+        for (const [relative, text] of Object.entries(files)) {
+            await fs.mkdir(path.dirname(path.join(this.workspace, relative)), { recursive: true });
+            await fs.writeFile(path.join(this.workspace, relative), text);
+        }
         await fs.writeFile(
             path.join(this.userDataDir, 'User', 'settings.json'),
             JSON.stringify({ ...BASE_SETTINGS, ...settings }, null, 2),
@@ -480,7 +486,12 @@ export class Workbench {
         await this.#pickQuickInputRow(name, timeoutMs);
         const tab = this.page.locator('.tabs-container .tab.active', { has: this.page.locator('.label-name', { hasText: new RegExp(`^${escapeRegExp(name)}$`) }) });
         await tab.waitFor({ state: 'visible', timeout: timeoutMs });
-        await this.page.locator('.editor-group-container.active .monaco-editor .view-lines').first().click();
+        const lines = this.page.locator('.editor-group-container.active .monaco-editor .view-lines').first();
+        // A file over VS Code's large-file limit (10 MB in the browser) asks first, as it would a user.
+        const openAnyway = this.page.locator('.editor-group-container.active .monaco-button', { hasText: 'Open Anyway' });
+        await waitFor(`${name} to show (or ask to)`, async () => (await lines.isVisible()) || (await openAnyway.isVisible()) || undefined, { timeoutMs });
+        if (await openAnyway.isVisible()) await openAnyway.click();
+        await lines.click({ timeout: timeoutMs });
     }
 
     /** The language shown in the status bar for the active editor ("Python"). */

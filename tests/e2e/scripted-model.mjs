@@ -8,14 +8,28 @@ import http from 'node:http';
 
 /**
  * Starts the server. `answer(question)` returns `{ text, chunkChars = 24, delayMs = 0 }`: the
- * text is streamed in chunks of `chunkChars` characters, `delayMs` apart.
- * @returns {Promise<{ url: string, requests: Array<{ method: string, path: string }>, streams: Array<{ question: string, sent: number, closedEarly: boolean }>, close(): Promise<void> }>}
+ * text is streamed in chunks of `chunkChars` characters, `delayMs` apart. `complete(prompt)`
+ * returns the text of a `/v1/completions` answer.
+ * @returns {Promise<{ url: string, requests: Array<{ method: string, path: string }>, completions: Array<{ prompt: string, suffix?: string }>, streams: Array<{ question: string, sent: number, closedEarly: boolean }>, close(): Promise<void> }>}
  */
-export async function startScriptedModel(answer) {
+export async function startScriptedModel(answer, complete = () => '') {
     const requests = [];
     const streams = [];
+    /** The fill-in-the-middle requests: `{ prompt, suffix }` as hapa-server sent them. */
+    const completions = [];
     const server = http.createServer(async (request, response) => {
         requests.push({ method: request.method, path: request.url });
+        if (request.method === 'POST' && request.url === '/v1/completions') {
+            let body = '';
+            for await (const chunk of request) body += chunk;
+            const { prompt, suffix } = JSON.parse(body);
+            completions.push({ prompt, suffix });
+            response.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+            response.write(`data: ${JSON.stringify({ choices: [{ index: 0, text: complete(prompt), finish_reason: null }] })}\n\n`);
+            response.write(`data: ${JSON.stringify({ choices: [{ index: 0, text: '', finish_reason: 'stop' }] })}\n\n`);
+            response.end('data: [DONE]\n\n');
+            return;
+        }
         if (request.method !== 'POST' || request.url !== '/v1/chat/completions') {
             response.writeHead(request.url === '/docs' ? 200 : 404, { 'content-type': 'text/plain' });
             response.end(request.url === '/docs' ? 'the docs' : 'not found');
@@ -50,6 +64,7 @@ export async function startScriptedModel(answer) {
         url: `http://127.0.0.1:${port}`,
         requests,
         streams,
+        completions,
         close: () => new Promise((resolve) => {
             server.closeAllConnections();
             server.close(() => resolve());

@@ -10,7 +10,7 @@ use leptos::either::Either;
 use leptos::{ev, html, prelude::*};
 use wasm_bindgen::JsValue;
 
-use crate::compose::{self, KeyAction, KeyPress, Question};
+use crate::compose::{self, ContextPreview, KeyAction, KeyPress, Question};
 use crate::highlight;
 use crate::host;
 use crate::markdown::{self, Block, Inline};
@@ -23,9 +23,11 @@ pub fn App() -> impl IntoView {
     let transcript = RwSignal::new(Transcript::default());
     let streaming = Memo::new(move |_| transcript.with(Transcript::is_streaming));
     let chats = RwSignal::new(ChatList::default());
+    let preview = RwSignal::new(ContextPreview::default());
 
     let listener = window_event_listener(ev::message, move |event| match host::receive(&event.data()) {
         Some(ToWebview::Chats { chats: list, current }) => chats.set(ChatList { chats: list, current }),
+        Some(ToWebview::ContextPreview { description, pinned }) => preview.set(ContextPreview { description, pinned }),
         Some(message) => {
             transcript.maybe_update(|t| t.apply(message));
         }
@@ -59,7 +61,12 @@ pub fn App() -> impl IntoView {
         <main id="hapa-chat" data-hapa-ready="true" aria-label="HAPA chat">
             <Header on_new_chat=new_chat chats=chats.read_only() post=post />
             <History transcript=transcript.read_only() post=post rate=rate />
-            <Composer on_send=ask on_stop=move |()| post.run(FromWebview::Stop) streaming=streaming />
+            <Composer
+                on_send=ask
+                on_stop=move |()| post.run(FromWebview::Stop)
+                streaming=streaming
+                preview=preview.read_only()
+            />
         </main>
     }
 }
@@ -495,6 +502,8 @@ pub fn Composer(
     /// Whether an answer is being written: Stop shows and Send waits.
     #[prop(into)]
     streaming: Signal<bool>,
+    /// What the host would send as context now.
+    preview: ReadSignal<ContextPreview>,
 ) -> impl IntoView {
     let input = NodeRef::<html::Textarea>::new();
     let with_context = RwSignal::new(true);
@@ -540,7 +549,12 @@ pub fn Composer(
             />
             <div class="hapa-composer-row">
                 <label class="hapa-context-switch">
-                    <input id="hapa-with-context" type="checkbox" bind:checked=with_context />
+                    <input
+                        id="hapa-with-context"
+                        type="checkbox"
+                        aria-describedby="hapa-context-preview"
+                        bind:checked=with_context
+                    />
                     "Use selection / file as context"
                 </label>
                 <Show when=move || streaming.get()>
@@ -552,6 +566,9 @@ pub fn Composer(
                     "Send"
                 </button>
             </div>
+            <p id="hapa-context-preview" aria-live="polite">
+                {move || preview.with(|p| p.line(with_context.get()))}
+            </p>
         </div>
     }
 }

@@ -1,4 +1,5 @@
-//! What the composer does with a keystroke and with the text in its input, free of the DOM.
+//! What the composer does with a keystroke and with the text in its input, and what it says
+//! a question will be sent with, free of the DOM.
 
 /// What the composer hands to the app when the user sends.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +44,27 @@ pub fn message_text(input: &str) -> Option<String> {
     (!text.is_empty()).then(|| text.to_owned())
 }
 
+/// What the host says a question would be sent with now.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ContextPreview {
+    /// The context in words; `None` when no Python editor is active.
+    pub description: Option<String>,
+    /// Pinned by "Add Selection to Chat": sent even with the switch off.
+    pub pinned: bool,
+}
+
+impl ContextPreview {
+    /// The line under the context switch, given whether the switch is on.
+    pub fn line(&self, switch_on: bool) -> String {
+        match (&self.description, self.pinned, switch_on) {
+            (Some(description), true, _) => format!("Sends the added {description}."),
+            (Some(description), false, true) => format!("Sends the {description}."),
+            (None, _, true) => "No Python editor is active: only the question is sent.".to_owned(),
+            (_, _, false) => "Only the question is sent.".to_owned(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,5 +90,17 @@ mod tests {
     #[test]
     fn message_keeps_inner_text_as_typed() {
         assert_eq!(message_text("  def f():\n    return 1\n").as_deref(), Some("def f():\n    return 1"));
+    }
+
+    #[test]
+    fn the_preview_says_what_goes_with_the_question() {
+        let selection = ContextPreview { description: Some("selection of app.py, lines 3-9".into()), pinned: false };
+        assert_eq!(selection.line(true), "Sends the selection of app.py, lines 3-9.");
+        assert_eq!(selection.line(false), "Only the question is sent.");
+        let pinned = ContextPreview { pinned: true, ..selection };
+        assert_eq!(pinned.line(false), "Sends the added selection of app.py, lines 3-9.");
+        let nothing = ContextPreview::default();
+        assert_eq!(nothing.line(true), "No Python editor is active: only the question is sent.");
+        assert_eq!(nothing.line(false), "Only the question is sent.");
     }
 }

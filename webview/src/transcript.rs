@@ -191,8 +191,9 @@ impl Transcript {
                 self.clear();
                 changed
             }
-            // The chat list is not part of the conversation (the app keeps it).
-            ToWebview::Chats { .. } => false,
+            // The chat list and the context preview are not part of the conversation (the app
+            // keeps them).
+            ToWebview::Chats { .. } | ToWebview::ContextPreview { .. } => false,
         }
     }
 

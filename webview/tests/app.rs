@@ -481,3 +481,33 @@ async fn the_chat_list_opens_and_deletes_past_chats() {
     tick().await;
     assert_eq!(app.history_texts(), ["from chat one"]);
 }
+
+#[wasm_bindgen_test]
+async fn the_composer_shows_what_a_question_would_be_sent_with() {
+    fake_host();
+    let app = Mounted::new();
+    tick().await;
+    let preview = "p#hapa-context-preview";
+    assert_eq!(app.text(preview), "No Python editor is active: only the question is sent.");
+    assert_eq!(app.attr("#hapa-with-context", "aria-describedby").as_deref(), Some("hapa-context-preview"));
+
+    host_says(
+        serde_json::json!({ "type": "contextPreview", "description": "selection of <b>app.py</b>, lines 3-9", "pinned": false }),
+    );
+    tick().await;
+    assert_eq!(app.text(preview), "Sends the selection of <b>app.py</b>, lines 3-9.");
+    app.click("#hapa-with-context");
+    tick().await;
+    assert_eq!(app.text(preview), "Only the question is sent.", "the switch is off");
+
+    host_says(
+        serde_json::json!({ "type": "contextPreview", "description": "selection of app.py, lines 4-4", "pinned": true }),
+    );
+    tick().await;
+    assert_eq!(
+        app.text(preview),
+        "Sends the added selection of app.py, lines 4-4.",
+        "pinned goes even with the switch off"
+    );
+    assert_eq!(app.count("#hapa-history > li"), 0, "the preview is not a message");
+}

@@ -94,6 +94,40 @@ pub struct ImportedDefinition {
     pub outline: String,
 }
 
+impl Context {
+    /// The prefix a fill-in-the-middle model is given: [`Context::prefix`] after a header of
+    /// Python comments with what the cursor window does not show — the names this module
+    /// imports from workspace modules (their stubs, grouped by module), then the module's
+    /// imports that fell outside the window. Comments, so the module parses as it did, and no
+    /// header at all when there is nothing to add.
+    pub fn infill_prefix(&self) -> String {
+        let mut header = String::new();
+        let mut module: Option<&str> = None;
+        for definition in &self.imported {
+            if module != Some(definition.module.as_str()) {
+                module = Some(definition.module.as_str());
+                header.push_str(&format!("# From {}:\n", definition.module));
+            }
+            for line in definition.outline.lines() {
+                header.push_str("#   ");
+                header.push_str(line);
+                header.push('\n');
+            }
+        }
+        let unseen: Vec<&String> =
+            self.imports.iter().filter(|import| !self.prefix.contains(import.as_str())).collect();
+        if !unseen.is_empty() {
+            header.push_str("# This module imports:\n");
+            for import in unseen {
+                header.push_str("#   ");
+                header.push_str(import);
+                header.push('\n');
+            }
+        }
+        header + &self.prefix
+    }
+}
+
 /// Collects the context of `request` (see the module documentation for the budget policy).
 pub fn collect(request: &Request<'_>) -> Context {
     let source = request.source;

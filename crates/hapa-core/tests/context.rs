@@ -103,6 +103,9 @@ fn render(context: &Context, budget: usize) -> String {
     section("definitions", context.definitions.clone());
     section("selection", context.selection.iter().cloned().collect());
     section("window", vec![format!("{}{CURSOR}{}", context.prefix, context.suffix)]);
+    let infill = context.infill_prefix();
+    let header = infill.strip_suffix(context.prefix.as_str()).expect("the infill prefix ends with the window's prefix");
+    section("infill header", header.lines().map(str::to_owned).collect());
     out
 }
 

@@ -139,6 +139,16 @@ pub enum ToWebview {
         /// For people.
         message: String,
     },
+    /// What a question would be sent with now, shown beside the context switch; sent when the
+    /// view loads and whenever the editor's selection, the active editor or the pinned
+    /// selection changes.
+    ContextPreview {
+        /// The context in words ("selection of app.py, lines 3-9", "app.py up to line 12"), or
+        /// `None` when no Python editor is active (nothing would be sent).
+        description: Option<String>,
+        /// Whether it was pinned by "Add Selection to Chat" (sent even with the switch off).
+        pinned: bool,
+    },
     /// Forget the messages shown: the host is about to replay another chat (or none).
     Reset,
     /// The workspace's chats, for the chat list; sent when the view loads and whenever the
@@ -195,5 +205,10 @@ mod tests {
             r#"{"type":"chats","chats":[{"id":"c1","title":"sum","questions":2,"updatedMs":5.0}],"current":null}"#
         );
         assert_eq!(serde_json::to_string(&ToWebview::Reset).unwrap(), r#"{"type":"reset"}"#);
+        let preview = ToWebview::ContextPreview { description: Some("app.py up to line 2".into()), pinned: false };
+        assert_eq!(
+            serde_json::to_string(&preview).unwrap(),
+            r#"{"type":"contextPreview","description":"app.py up to line 2","pinned":false}"#
+        );
     }
 }

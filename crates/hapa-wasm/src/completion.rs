@@ -1,23 +1,27 @@
 //! Inline completions for the host: the server call and the remote/local failover state.
 
 use hapa_core::backend::{Backend, Failover, Mode};
-use hapa_protocol::api::CompleteRequest;
+use hapa_protocol::api::{CompleteRequest, FeedbackEvent, FeedbackRequest};
 use wasm_bindgen::prelude::*;
 
 use crate::{client, to_js};
 
-/// A remote completion: the text and how long the server took.
+/// A remote completion: the text, how long the server took, and its id (for feedback).
 #[derive(serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 struct RemoteCompletion {
     text: String,
     latency_ms: f64,
     model: String,
+    id: String,
 }
 
 /// `POST /api/v1/code/complete`: the rest of the line at the cursor from the server. `signal`
 /// aborts the HTTP request (the host combines VS Code's cancellation with its deadline).
-#[wasm_bindgen(js_name = completeRemote, unchecked_return_type = "{ text: string; latencyMs: number; model: string }")]
+#[wasm_bindgen(
+    js_name = completeRemote,
+    unchecked_return_type = "{ text: string; latencyMs: number; model: string; id: string }"
+)]
 pub async fn complete_remote(
     server_url: String,
     api_key: String,
@@ -39,7 +43,28 @@ pub async fn complete_remote(
         .await
         .map_err(|error| JsError::new(&error.to_string()))?;
     let text = answer.completions.into_iter().next().map(|choice| choice.text).unwrap_or_default();
-    to_js(&RemoteCompletion { text, latency_ms, model: answer.model })
+    to_js(&RemoteCompletion { text, latency_ms, model: answer.model, id: answer.id })
+}
+
+/// `POST /api/v1/feedback` about a remote completion: `event` is "accept" (Tab) or "dismiss"
+/// (shown, then passed over).
+#[wasm_bindgen(js_name = sendCompletionFeedback)]
+pub async fn send_completion_feedback(
+    server_url: String,
+    api_key: String,
+    completion_id: String,
+    #[wasm_bindgen(unchecked_param_type = "\"accept\" | \"dismiss\"")] event: String,
+    timeout_ms: u32,
+) -> Result<(), JsError> {
+    let event = match event.as_str() {
+        "accept" => FeedbackEvent::Accept,
+        "dismiss" => FeedbackEvent::Dismiss,
+        other => return Err(JsError::new(&format!("{other:?} is not a feedback event for a completion"))),
+    };
+    let request = FeedbackRequest { request_id: None, completion_id: Some(completion_id), event, comment: None };
+    client::feedback(&server_url, &api_key, &request, timeout_ms)
+        .await
+        .map_err(|error| JsError::new(&error.to_string()))
 }
 
 /// Which backend answers the next completion (see `hapa_core::backend`); times in ms.
@@ -168,4 +193,38 @@ fn completion_key(backend: &str, prefix: &str, suffix: &str, max_tokens: u32) ->
 /// `Date.now()` as the cache's clock (a bogus negative time counts as 0).
 fn millis(now_ms: f64) -> u64 {
     now_ms.max(0.0) as u64
+}
+
+/// A completion's prompt, as `hapa_core::context` collects it.
+#[derive(serde::Serialize)]
+struct CompletionPrompt {
+    /// The text before the cursor, within the budget, after a comment header of what the window
+    /// does not show (names imported from workspace modules, imports out of sight).
+    prefix: String,
+    /// The text after the cursor, within the budget.
+    suffix: String,
+}
+
+/// The prompt for a completion at the cursor of a document whose text is `before` + `after`:
+/// the window around the cursor and what its workspace imports, within `token_budget`.
+/// `package` is the document's package (for relative imports); `modules` maps the dotted names
+/// of other workspace modules the host has open to their text.
+#[wasm_bindgen(js_name = completionPrompt, unchecked_return_type = "{ prefix: string; suffix: string }")]
+pub fn completion_prompt(
+    before: &str,
+    after: &str,
+    package: Option<String>,
+    #[wasm_bindgen(unchecked_param_type = "Record<string, string>")] modules: JsValue,
+    token_budget: u32,
+) -> Result<JsValue, JsError> {
+    let modules: std::collections::BTreeMap<String, String> = serde_wasm_bindgen::from_value(modules)
+        .map_err(|error| JsError::new(&format!("modules must map dotted names to source text: {error}")))?;
+    let source = format!("{before}{after}");
+    let request = hapa_core::context::Request {
+        package: package.as_deref(),
+        workspace: Some(&modules),
+        ..hapa_core::context::Request::new(&source, before.len(), token_budget as usize)
+    };
+    let context = hapa_core::context::collect(&request);
+    to_js(&CompletionPrompt { prefix: context.infill_prefix(), suffix: context.suffix })
 }

@@ -57,6 +57,7 @@ export type ToWebview =
           stopped: boolean;
       }
     | { type: "answerFailed"; answer: number; message: string }
+    | { type: "contextPreview"; description?: string | null; pinned: boolean }
     | { type: "reset" }
     | { type: "chats"; chats: ChatSummary[]; current?: string | null };
 /** One chat in the chat list. */

@@ -35,6 +35,7 @@ let server;
 let serverError;
 /** The scripted model server, once a test has put hapa-server in front of it. */
 let scripted;
+let failedOnce = 0;
 
 before(async () => {
     // The server starts before VS Code so that hapa.serverUrl can point at it from the start. If it
@@ -677,7 +678,12 @@ async function useScriptedModel() {
     if (!scripted) {
         scripted = await startScriptedModel(
             (question) => (question.includes('slowly') ? slowAnswer() : { text: hostileAnswer(scripted.url) }),
-            () => "shout('hi')",
+            (prompt) => {
+                if (!prompt.endsWith('retry_me = ')) return "shout('hi')";
+                // The first request for this line fails: hapa-server answers 502, the client retries.
+                failedOnce += 1;
+                return failedOnce === 1 ? { status: 500 } : "shout('again')";
+            },
         );
     }
     await server.kill();
@@ -753,6 +759,26 @@ e2eTest('a completion\'s prompt carries the stubs of what the file imports from 
     assert.ok(sent.prompt.endsWith('from helpers import shout\n\n\nmessage = '), 'then the file up to the cursor');
     const ghost = wb.page.locator('.monaco-editor .ghost-text-decoration');
     await waitFor('the scripted completion as ghost text', async () => (await ghost.allTextContents()).join('').includes("shout('hi')") || undefined, { timeoutMs: 30_000 });
+    await wb.page.keyboard.press('Escape');
+    await wb.runCommand('File: Revert File');
+});
+
+e2eTest('a completion the server fails once (502) is retried by the client and still arrives', { timeoutMs: 120_000 }, session, async (wb, t) => {
+    if (!scripted) await useScriptedModel();
+    await wb.openFile('app_main.py');
+    await wb.page.locator('.editor-group-container.active .monaco-editor .view-lines').first().click();
+    await wb.page.keyboard.press('Control+End');
+    await wb.page.keyboard.type('retry_me = ', { delay: 20 });
+    const ghost = wb.page.locator('.monaco-editor .ghost-text-decoration');
+    await waitFor('the retried completion as ghost text', async () => {
+        if ((await ghost.allTextContents()).join('').includes("shout('again')")) return true;
+        if (!scripted.completions.some((c) => c.prompt.endsWith('retry_me = '))) await wb.page.keyboard.press('Alt+Backslash');
+        return undefined;
+    }, { timeoutMs: 30_000, intervalMs: 1_000 });
+    const asked = scripted.completions.filter((c) => c.prompt.endsWith('retry_me = ')).map((c) => c.status);
+    t.diagnostic(`the model saw: ${JSON.stringify(asked)}`);
+    assert.deepEqual(asked.slice(0, 2), [500, 200], 'failed once, then answered on the retry');
+    assert.ok(!(await wb.page.locator('.statusbar-item').allTextContents()).some((s) => s.includes('HAPA: Local')), 'no failover to the local model');
     await wb.page.keyboard.press('Escape');
     await wb.runCommand('File: Revert File');
 });

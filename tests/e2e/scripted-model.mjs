@@ -9,8 +9,8 @@ import http from 'node:http';
 /**
  * Starts the server. `answer(question)` returns `{ text, chunkChars = 24, delayMs = 0 }`: the
  * text is streamed in chunks of `chunkChars` characters, `delayMs` apart. `complete(prompt)`
- * returns the text of a `/v1/completions` answer.
- * @returns {Promise<{ url: string, requests: Array<{ method: string, path: string }>, completions: Array<{ prompt: string, suffix?: string }>, streams: Array<{ question: string, sent: number, closedEarly: boolean }>, close(): Promise<void> }>}
+ * returns the text of a `/v1/completions` answer, or `{ status }` to fail it with that status.
+ * @returns {Promise<{ url: string, requests: Array<{ method: string, path: string }>, completions: Array<{ prompt: string, suffix?: string, status: number }>, streams: Array<{ question: string, sent: number, closedEarly: boolean }>, close(): Promise<void> }>}
  */
 export async function startScriptedModel(answer, complete = () => '') {
     const requests = [];
@@ -23,9 +23,15 @@ export async function startScriptedModel(answer, complete = () => '') {
             let body = '';
             for await (const chunk of request) body += chunk;
             const { prompt, suffix } = JSON.parse(body);
-            completions.push({ prompt, suffix });
+            const answer = complete(prompt);
+            completions.push({ prompt, suffix, status: answer.status ?? 200 });
+            if (answer.status) {
+                response.writeHead(answer.status, { 'content-type': 'application/json' });
+                response.end(JSON.stringify({ error: { message: 'scripted failure', type: 'server_error' } }));
+                return;
+            }
             response.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
-            response.write(`data: ${JSON.stringify({ choices: [{ index: 0, text: complete(prompt), finish_reason: null }] })}\n\n`);
+            response.write(`data: ${JSON.stringify({ choices: [{ index: 0, text: answer, finish_reason: null }] })}\n\n`);
             response.write(`data: ${JSON.stringify({ choices: [{ index: 0, text: '', finish_reason: 'stop' }] })}\n\n`);
             response.end('data: [DONE]\n\n');
             return;

@@ -16,6 +16,7 @@ mod compact;
 pub mod context;
 pub mod position;
 pub mod prompt;
+pub mod retry;
 pub mod splice;
 pub mod sse;
 pub mod tasks;

@@ -1,7 +1,10 @@
 //! The HTTP client for hapa-server, over the host's `fetch` (gloo-net), so the same code runs
-//! in Node's extension host, a browser host or a worker.
+//! in Node's extension host, a browser host or a worker. Answers that say "later" (429 with
+//! `Retry-After`, 5xx) are retried within the caller's deadline ([`hapa_core::retry`]); Stop and
+//! deadlines abort the request at any point.
 
 use gloo_net::http::{Request, RequestBuilder, Response};
+use hapa_core::retry::RetryPolicy;
 use hapa_core::sse::EventReader;
 use hapa_protocol::api::{
     CompleteRequest, CompleteResponse, ErrorBody, FeedbackRequest, GenerateRequest, GenerateResponse, HealthResponse,
@@ -117,6 +120,57 @@ async fn send(
     send_with(url, timeout_ms, web_sys::AbortSignal::timeout_with_u32(timeout_ms), request, json).await
 }
 
+/// As [`send_with`], sent again while the server answers "later" (429 / 5xx, see
+/// [`hapa_core::retry`]) and the deadline of `timeout_ms` allows; then the last answer is
+/// returned as it came. `build` makes each attempt's request.
+async fn send_retrying(
+    url: &str,
+    timeout_ms: u32,
+    signal: web_sys::AbortSignal,
+    build: impl Fn() -> RequestBuilder,
+    json: Option<&impl serde::Serialize>,
+) -> Result<Response, ClientError> {
+    let policy = RetryPolicy::default();
+    let started = js_sys::Date::now();
+    let mut attempt = 1;
+    loop {
+        let response = send_with(url, timeout_ms, signal.clone(), build(), json).await?;
+        if response.ok() {
+            return Ok(response);
+        }
+        let left = (f64::from(timeout_ms) - (js_sys::Date::now() - started)).max(0.0) as u32;
+        let retry_after = response.headers().get("retry-after");
+        let status = response.status();
+        let Some(delay) = policy.delay_ms(attempt, status, retry_after.as_deref(), left, js_sys::Math::random()) else {
+            return Ok(response);
+        };
+        if !sleep(delay, &signal).await {
+            return Err(ClientError::Timeout { url: url.to_owned(), ms: timeout_ms });
+        }
+        attempt += 1;
+    }
+}
+
+/// Waits `ms` (the host's `setTimeout`); `false` when `signal` aborts first.
+async fn sleep(ms: u32, signal: &web_sys::AbortSignal) -> bool {
+    let timer = js_sys::Promise::new(&mut |resolve, _reject| {
+        let set_timeout = js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str("setTimeout"))
+            .ok()
+            .and_then(|f| f.dyn_into::<js_sys::Function>().ok());
+        match set_timeout {
+            Some(set_timeout) => {
+                let _ = set_timeout.call2(&JsValue::NULL, &resolve, &JsValue::from(ms));
+            }
+            // No timer in this host: do not wait at all.
+            None => {
+                let _ = resolve.call0(&JsValue::NULL);
+            }
+        }
+    });
+    let mut abort = aborted(signal);
+    unless_aborted(JsFuture::from(timer), &mut abort).await.is_some()
+}
+
 /// Resolves once `signal` aborts (at once if it already has), through a listener of its own.
 ///
 /// `fetch` alone is not enough: Node's fetch follows the signal of the `Request` it is given
@@ -199,8 +253,8 @@ pub async fn complete(
 ) -> Result<(CompleteResponse, f64), ClientError> {
     let url = base_url(server_url)?;
     let started = js_sys::Date::now();
-    let http = Request::post(&format!("{url}{COMPLETE}")).header("X-API-Key", api_key);
-    let response = send_with(&url, timeout_ms, signal, http, Some(request)).await?;
+    let http = || Request::post(&format!("{url}{COMPLETE}")).header("X-API-Key", api_key);
+    let response = send_retrying(&url, timeout_ms, signal, http, Some(request)).await?;
     if !response.ok() {
         return Err(status_error(url, COMPLETE, response).await);
     }
@@ -243,9 +297,11 @@ pub async fn generate_stream(
     mut on_delta: impl FnMut(&str),
 ) -> Result<GenerateResponse, ClientError> {
     let url = base_url(server_url)?;
-    let http =
-        Request::post(&format!("{url}{GENERATE}")).header("X-API-Key", api_key).header("Accept", "text/event-stream");
-    let response = send_with(&url, timeout_ms, signal.clone(), http, Some(request)).await?;
+    // Retried only before the stream starts: a refusal says "later" in its status.
+    let http = || {
+        Request::post(&format!("{url}{GENERATE}")).header("X-API-Key", api_key).header("Accept", "text/event-stream")
+    };
+    let response = send_retrying(&url, timeout_ms, signal.clone(), http, Some(request)).await?;
     if !response.ok() {
         return Err(status_error(url, GENERATE, response).await);
     }
@@ -307,8 +363,9 @@ pub async fn feedback(
     timeout_ms: u32,
 ) -> Result<(), ClientError> {
     let url = base_url(server_url)?;
-    let http = Request::post(&format!("{url}{FEEDBACK}")).header("X-API-Key", api_key);
-    let response = send(&url, timeout_ms, http, Some(request)).await?;
+    let http = || Request::post(&format!("{url}{FEEDBACK}")).header("X-API-Key", api_key);
+    let deadline = web_sys::AbortSignal::timeout_with_u32(timeout_ms);
+    let response = send_retrying(&url, timeout_ms, deadline, http, Some(request)).await?;
     if !response.ok() {
         return Err(status_error(url, FEEDBACK, response).await);
     }

@@ -1,13 +1,18 @@
 // The editor's requests about its selection — Explain, Fix, Generate Docstring, Generate Tests,
-// Add Selection to Chat — and Open Chat / Show Logs. Each asks in the chat (where the answer
-// streams, with Insert / Replace / Copy), worded by the Rust core (editorTaskQuestion).
+// Add Selection to Chat — and Open Chat / Show Logs / Show Menu. Each request asks in the chat
+// (where the answer streams, with Insert / Replace / Copy), worded by the Rust core
+// (editorTaskQuestion).
 import * as vscode from 'vscode';
 import { type ChatViewProvider, editorContext } from './chatView';
 import { hapaCore } from './core';
 
 type Task = 'explain' | 'fix' | 'docstring' | 'tests';
 
-export function registerEditorCommands(chat: ChatViewProvider, log: vscode.LogOutputChannel): vscode.Disposable[] {
+export function registerEditorCommands(
+    chat: ChatViewProvider,
+    log: vscode.LogOutputChannel,
+    commands: ContributedCommand[],
+): vscode.Disposable[] {
     const task = (name: Task) => () => askAbout(chat, name, log);
     return [
         vscode.commands.registerCommand('hapa.explainSelection', task('explain')),
@@ -18,7 +23,24 @@ export function registerEditorCommands(chat: ChatViewProvider, log: vscode.LogOu
         vscode.commands.registerCommand('hapa.addSelectionToChat', () => addSelection(chat, log)),
         vscode.commands.registerCommand('hapa.openChat', () => chat.show().catch((error) => failed(log, 'Open Chat', error))),
         vscode.commands.registerCommand('hapa.showLogs', () => log.show(true)),
+        vscode.commands.registerCommand('hapa.showMenu', () => showMenu(commands)),
     ];
+}
+
+/** A palette command as package.json contributes it. */
+interface ContributedCommand {
+    command: string;
+    title: string;
+    category?: string;
+}
+
+/** "HAPA: Show Menu" (Ctrl+Alt+M): every HAPA command in one quick pick, as package.json lists them. */
+async function showMenu(commands: ContributedCommand[]): Promise<void> {
+    const items = commands
+        .filter((c) => c.category === 'HAPA' && c.command !== 'hapa.showMenu')
+        .map((c) => ({ label: c.title, command: c.command }));
+    const picked = await vscode.window.showQuickPick(items, { title: 'HAPA', placeHolder: 'What should HAPA do?' });
+    if (picked) await vscode.commands.executeCommand(picked.command);
 }
 
 async function askAbout(chat: ChatViewProvider, task: Task, log: vscode.LogOutputChannel): Promise<void> {

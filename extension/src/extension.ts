@@ -40,7 +40,7 @@ export function activate(context: vscode.ExtensionContext): void {
         vscode.commands.registerCommand('hapa.triggerCompletion', () =>
             vscode.commands.executeCommand('editor.action.inlineSuggest.trigger'),
         ),
-        ...registerEditorCommands(chat, log),
+        ...registerEditorCommands(chat, log, context.extension.packageJSON.contributes?.commands ?? []),
     );
     log.info(`HAPA ${context.extension.packageJSON.version} activated in ${(performance.now() - started).toFixed(1)} ms`);
 }

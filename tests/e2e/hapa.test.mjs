@@ -457,6 +457,36 @@ e2eTest('Add Selection to Chat pins the selection for the next question; Open Ch
     assert.match(shown, /\[info\]/);
 });
 
+e2eTest('Show Menu (Ctrl+Alt+M) offers every HAPA command; Generate Tests from it, Generate Docstring from the palette', { timeoutMs: 180_000 }, session, async (wb) => {
+    if (serverError) throw serverError;
+    await wb.openHapaView();
+    await wb.openFile('valid.py');
+    await selectLines(wb, GREET_LINE, GREET_LINE + 1);
+    const what = `the selection of valid.py, lines ${GREET_LINE}-${GREET_LINE + 1}`;
+
+    let after = await answerCount(wb);
+    await wb.page.keyboard.press('Control+Alt+M');
+    const picker = wb.page.locator('.quick-input-widget');
+    await picker.locator('.quick-input-title', { hasText: /^HAPA$/ }).waitFor({ state: 'visible', timeout: 10_000 });
+    const input = picker.locator('.quick-input-box input');
+    const offers = async (label) => {
+        await input.fill(label);
+        const row = picker.locator('.quick-input-list .monaco-list-row .label-name', { hasText: new RegExp(`^${label}$`) });
+        await row.first().waitFor({ state: 'visible', timeout: 5_000 });
+    };
+    for (const label of ['Generate Code', 'Explain Selection', 'Fix Selection', 'Generate Docstring', 'Add Selection to Chat', 'Open Chat', 'Validate Python File', 'Trigger Completion', 'Toggle Inline Completions', 'Select Backend', 'Check Server', 'Set API Key', 'Clear Cache', 'Show Logs', 'Generate Tests']) {
+        await offers(label);
+    }
+    await input.press('Enter');
+    let { question } = await lastExchange(wb, after);
+    assert.equal(question, `Write pytest unit tests for ${what}.`);
+
+    after = await answerCount(wb);
+    await wb.runCommand('HAPA: Generate Docstring');
+    ({ question } = await lastExchange(wb, after));
+    assert.equal(question, `Write a docstring for ${what}: what it does, its arguments and what it returns.`);
+});
+
 e2eTest('activation is logged with its duration', { timeoutMs: 60_000 }, session, async (wb, t) => {
     // The figure is reported, not judged: README's activation time comes from here.
     const activation = await waitFor('the "HAPA ... activated in" log line', async () => {

@@ -1,9 +1,11 @@
 //! `cargo xtask`: HAPA's one build entry. It installs what the build needs (idempotently),
-//! builds the WebAssembly packages and the extension, packages the .vsix, runs every test
-//! and starts HAPA for a person to use.
+//! builds the WebAssembly packages and the extension, packages the .vsix, runs every test,
+//! starts HAPA for a person to use and benchmarks it.
 //!
 //! It shells out to cargo, wasm-pack, npm and node; it must not contain product logic.
 
+mod bench;
+mod bench_editor;
 mod dist;
 mod eval_model;
 mod run;
@@ -39,6 +41,18 @@ enum Command {
     /// Evaluate the bundled model (reserved packages, natively and in WASM) and rewrite the
     /// figures of models/MODEL_CARD.md.
     EvalModel,
+    /// Measure and print figures: `server` is hapa-server's cache-hit generate and validate
+    /// under a load generator (oha) beside `GET /health`; `editor` is validation, prompt
+    /// collection and completion latency as the extension sees them.
+    Bench {
+        what: bench::Target,
+        /// How long each scenario runs.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Connections the load generator keeps open (on 2 cores, more only add latency).
+        #[arg(long, default_value_t = 8)]
+        connections: u32,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -52,5 +66,6 @@ fn main() -> anyhow::Result<()> {
         Command::Test => test::all(),
         Command::Run => run::all(),
         Command::EvalModel => eval_model::all(),
+        Command::Bench { what, seconds, connections } => bench::all(what, bench::Load { seconds, connections }),
     }
 }

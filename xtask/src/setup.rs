@@ -16,6 +16,9 @@ const TEST_PACKAGES: &[&str] = &["chromium", "chromium-driver", "ripgrep", "libk
 /// Schemathesis, the OpenAPI fuzzer the tests run against hapa-server (from PyPI).
 const SCHEMATHESIS_VERSION: &str = "4.32.5";
 
+/// oha, the HTTP load generator `cargo xtask bench` drives (the newest that builds with our rustc).
+pub const OHA_VERSION: &str = "1.16.0";
+
 /// What the caller is about to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum For {
@@ -115,6 +118,15 @@ fn wasm_pack() -> anyhow::Result<()> {
         return Ok(());
     }
     cargo_install("wasm-pack", WASM_PACK_VERSION, true)
+}
+
+/// oha, for `cargo xtask bench` only. With its default TLS (rustls): the bench speaks plain
+/// HTTP, but oha 1.16 does not build without a TLS feature.
+pub fn oha() -> anyhow::Result<()> {
+    if installed_version("oha").as_deref() == Some(OHA_VERSION) {
+        return Ok(());
+    }
+    cargo_install("oha", OHA_VERSION, true)
 }
 
 /// `npm ci` when node_modules does not match package-lock.json.

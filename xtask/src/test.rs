@@ -112,12 +112,25 @@ impl Server {
         data_dir: &std::path::Path,
         extra: &[&str],
     ) -> anyhow::Result<Self> {
+        Self::start_logging_to(bin, bind, data_dir, extra, Stdio::inherit())
+    }
+
+    /// As [`Server::start_with`], with the server's log (stderr, a line per request) sent to
+    /// `log`: under load that is far too much for a terminal.
+    pub fn start_logging_to(
+        bin: &std::path::Path,
+        bind: &str,
+        data_dir: &std::path::Path,
+        extra: &[&str],
+        log: Stdio,
+    ) -> anyhow::Result<Self> {
         let mut child = cmd(bin.to_str().context("non-UTF-8 path")?)
             .current_dir(root())
             .args(["serve", "--bind", bind, "--data-dir"])
             .arg(data_dir)
             .args(extra)
             .stdout(Stdio::piped())
+            .stderr(log)
             .spawn()
             .with_context(|| format!("starting {}", bin.display()))?;
         let mut stdout = BufReader::new(child.stdout.take().context("no stdout")?);

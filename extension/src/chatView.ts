@@ -172,8 +172,12 @@ export class ChatViewProvider implements vscode.WebviewViewProvider {
         });
     }
 
-    /** Asks `question` about `context` from an editor command: shown in the chat as if typed. */
-    async askFromEditor(question: string, context: EditorContext | undefined): Promise<void> {
+    /**
+     * Asks `question` about `context` from an editor command: shown in the chat as if typed,
+     * with a cancellable progress notification titled `progress` until the answer ends
+     * (cancelling it is the chat's Stop).
+     */
+    async askFromEditor(question: string, context: EditorContext | undefined, progress: string): Promise<void> {
         await this.show();
         if (this.answering) {
             this.post({ type: 'notice', text: 'HAPA is still answering: press Stop first, then try again.' });
@@ -182,7 +186,17 @@ export class ChatViewProvider implements vscode.WebviewViewProvider {
         this.history().question(question, Date.now());
         this.save();
         void this.view?.webview.postMessage({ type: 'question', text: question } satisfies ToWebview);
-        await this.ask(question, context);
+        await vscode.window.withProgress(
+            { location: vscode.ProgressLocation.Notification, title: `HAPA: ${progress}…`, cancellable: true },
+            async (_progress, token) => {
+                const cancelled = token.onCancellationRequested(() => this.stop());
+                try {
+                    await this.ask(question, context);
+                } finally {
+                    cancelled.dispose();
+                }
+            },
+        );
     }
 
     /** "Add Selection to Chat": the next question is sent with `context`, wherever the cursor is then. */
@@ -210,19 +224,27 @@ export class ChatViewProvider implements vscode.WebviewViewProvider {
         }
         const abort = new AbortController();
         this.answering = { abort };
-        const mode = vscode.workspace.getConfiguration('hapa').get<string>('mode', 'auto');
         try {
-            if (mode !== 'local') {
-                const failure = await this.answerRemotely(question, context, abort.signal);
-                if (!failure) return;
-                if (mode === 'remote') return;
-                // Auto: the bundled model answers instead; the failed answer above says why.
-                this.log.warn(`HAPA chat: the server did not answer (${failure}); the local model answers`);
-            }
-            await this.answerLocally(question, context, abort.signal);
+            // The view's own progress bar runs while the answer comes, wherever it was asked.
+            await vscode.window.withProgress({ location: { viewId: ChatViewProvider.viewId } }, () =>
+                this.answer(question, context, abort.signal),
+            );
         } finally {
             this.answering = undefined;
         }
+    }
+
+    /** The server's answer or, when it fails in auto mode, the bundled model's. */
+    private async answer(question: string, context: EditorContext | undefined, stop: AbortSignal): Promise<void> {
+        const mode = vscode.workspace.getConfiguration('hapa').get<string>('mode', 'auto');
+        if (mode !== 'local') {
+            const failure = await this.answerRemotely(question, context, stop);
+            if (!failure) return;
+            if (mode === 'remote') return;
+            // Auto: the bundled model answers instead; the failed answer above says why.
+            this.log.warn(`HAPA chat: the server did not answer (${failure}); the local model answers`);
+        }
+        await this.answerLocally(question, context, stop);
     }
 
     /** One answer from the server; returns why it failed (already shown), or undefined. */
@@ -362,7 +384,8 @@ export class ChatViewProvider implements vscode.WebviewViewProvider {
     private save(): void {
         const chats = this.history();
         void this.workspaceState.update(CHATS_KEY, chats.toJson());
-        void this.workspaceState.update(LEGACY_HISTORY_KEY, undefined);
+        // Migrated into the archive on first load: drop the old key once it is saved there.
+        if (this.workspaceState.get(LEGACY_HISTORY_KEY) !== undefined) void this.workspaceState.update(LEGACY_HISTORY_KEY, undefined);
         void this.view?.webview.postMessage(chats.list());
     }
 

@@ -37,6 +37,8 @@ export class InlineCompletions implements vscode.InlineCompletionItemProvider, v
     /** The last server completion shown, until it is accepted or passed over. */
     private shown: { id: string; prefix: string; text: string; accepted: boolean } | undefined;
     private readonly subscription: vscode.Disposable;
+    /** The provider's registration with VS Code, only while completions are on somewhere. */
+    private registration: vscode.Disposable | undefined;
 
     constructor(
         private readonly local: LocalModel,
@@ -46,10 +48,29 @@ export class InlineCompletions implements vscode.InlineCompletionItemProvider, v
         this.status.name = 'HAPA backend';
         this.status.command = 'hapa.toggleInlineCompletions';
         this.showStatus();
+        this.register();
         this.subscription = vscode.workspace.onDidChangeConfiguration((event) => {
             if (event.affectsConfiguration('hapa.mode')) this.chooser?.setMode(mode());
+            if (event.affectsConfiguration('hapa.completions.enabled')) this.register();
             if (event.affectsConfiguration('hapa')) this.showStatus();
         });
+    }
+
+    /**
+     * Registers the provider while completions are on for the window or any of its folders, and
+     * withdraws it otherwise: when off, VS Code does not call HAPA at all as you type.
+     */
+    private register(): void {
+        const folders = vscode.workspace.workspaceFolders ?? [];
+        const on = [undefined, ...folders.map((folder) => folder.uri)].some((scope) =>
+            vscode.workspace.getConfiguration('hapa.completions', scope).get<boolean>('enabled', true),
+        );
+        if (on && !this.registration) {
+            this.registration = vscode.languages.registerInlineCompletionItemProvider({ language: 'python' }, this);
+        } else if (!on && this.registration) {
+            this.registration.dispose();
+            this.registration = undefined;
+        }
     }
 
     async provideInlineCompletionItems(
@@ -120,16 +141,40 @@ export class InlineCompletions implements vscode.InlineCompletionItemProvider, v
         void vscode.window.showInformationMessage(`HAPA: cleared ${count} cached completion${count === 1 ? '' : 's'}.`);
     }
 
-    /** "HAPA: Toggle Inline Completions". */
+    /**
+     * "HAPA: Toggle Inline Completions": flips the setting where it is decided for the active
+     * file (its folder's, the workspace's or the user's settings).
+     */
     async toggle(): Promise<void> {
-        const settings = vscode.workspace.getConfiguration('hapa.completions');
+        const scope = vscode.window.activeTextEditor?.document.uri;
+        const settings = vscode.workspace.getConfiguration('hapa.completions', scope);
         const enabled = !settings.get<boolean>('enabled', true);
-        await settings.update('enabled', enabled, vscode.ConfigurationTarget.Global);
+        const set = settings.inspect<boolean>('enabled');
+        const target =
+            set?.workspaceFolderValue !== undefined
+                ? vscode.ConfigurationTarget.WorkspaceFolder
+                : set?.workspaceValue !== undefined
+                  ? vscode.ConfigurationTarget.Workspace
+                  : vscode.ConfigurationTarget.Global;
+        await settings.update('enabled', enabled, target);
         void vscode.window.showInformationMessage(`HAPA: inline completions ${enabled ? 'on' : 'off'}.`);
+    }
+
+    /** "HAPA: Trigger Completion" (Alt+\\): asks now; while completions are off, says how to turn them on. */
+    async trigger(): Promise<void> {
+        const scope = vscode.window.activeTextEditor?.document.uri;
+        if (vscode.workspace.getConfiguration('hapa.completions', scope).get<boolean>('enabled', true)) {
+            await vscode.commands.executeCommand('editor.action.inlineSuggest.trigger');
+            return;
+        }
+        const turnOn = 'Turn On';
+        const picked = await vscode.window.showInformationMessage('HAPA: inline completions are off.', turnOn);
+        if (picked === turnOn) await this.toggle();
     }
 
     dispose(): void {
         this.subscription.dispose();
+        this.registration?.dispose();
         this.status.dispose();
     }
 
@@ -238,15 +283,17 @@ function prompt(document: vscode.TextDocument, position: vscode.Position): { pre
     const text = document.getText();
     if (text.length > MAX_CONTEXT_SOURCE_CHARS) return around(document, position);
     const offset = document.offsetAt(position);
-    const { modules, pkg } = workspaceModules(document);
+    const { modules, pkg } = workspaceModules(document, text);
     return hapaCore().completionPrompt(text.slice(0, offset), text.slice(offset), pkg, modules, CONTEXT_TOKENS);
 }
 
 /**
- * The other Python modules open in `document`'s workspace folder, by dotted name
- * (`app/models.py` is `app.models`, `app/__init__.py` is `app`), and `document`'s package.
+ * The other Python modules open in `document`'s workspace folder that `text` (the document's)
+ * may import, by dotted name (`app/models.py` is `app.models`, `app/__init__.py` is `app`), and
+ * `document`'s package. Any import of a module names its last part, so a module whose last
+ * part `text` never mentions is not sent to the core at all.
  */
-function workspaceModules(document: vscode.TextDocument): { modules: Record<string, string>; pkg: string | undefined } {
+function workspaceModules(document: vscode.TextDocument, text: string): { modules: Record<string, string>; pkg: string | undefined } {
     const folder = vscode.workspace.getWorkspaceFolder(document.uri);
     if (!folder) return { modules: {}, pkg: undefined };
     const dotted = (uri: vscode.Uri): string[] | undefined => {
@@ -260,10 +307,15 @@ function workspaceModules(document: vscode.TextDocument): { modules: Record<stri
     const others = vscode.workspace.textDocuments.filter(
         (other) => other !== document && other.languageId === 'python' && other.uri.scheme === document.uri.scheme,
     );
-    for (const other of others.slice(0, MAX_WORKSPACE_MODULES)) {
+    let offered = 0;
+    for (const other of others) {
+        if (offered === MAX_WORKSPACE_MODULES) break;
         const name = dotted(other.uri);
+        if (!name || name.length === 0 || !text.includes(name.at(-1)!)) continue;
         const source = other.getText();
-        if (name && name.length > 0 && source.length <= MAX_MODULE_CHARS) modules[name.join('.')] = source;
+        if (source.length > MAX_MODULE_CHARS) continue;
+        modules[name.join('.')] = source;
+        offered += 1;
     }
     const own = dotted(document.uri);
     const isPackage = document.uri.path.endsWith('/__init__.py');

@@ -52,9 +52,10 @@ async function askAbout(chat: ChatViewProvider, task: Task, log: vscode.LogOutpu
     }
     const problems = task === 'fix' ? problemsIn(editor) : [];
     try {
-        const question = hapaCore().editorTaskQuestion(task, `the ${context.description}`, problems);
-        log.info(`HAPA: ${task} asked about the ${context.description}`);
-        await chat.askFromEditor(question, context);
+        const what = `the ${context.description}`;
+        const question = hapaCore().editorTaskQuestion(task, what, problems);
+        log.info(`HAPA: ${task} asked about ${what}`);
+        await chat.askFromEditor(question, context, hapaCore().editorTaskProgress(task, what));
     } catch (error) {
         failed(log, task, error);
     }
@@ -76,7 +77,8 @@ async function generate(chat: ChatViewProvider, log: vscode.LogOutputChannel): P
         validateInput: (text) => (text.trim() ? undefined : 'Say what the code should do.'),
     });
     if (!question?.trim()) return;
-    await chat.askFromEditor(question.trim(), context).catch((error) => failed(log, 'Generate Code', error));
+    const progress = context ? `Writing code with the ${context.description}` : 'Writing code';
+    await chat.askFromEditor(question.trim(), context, progress).catch((error) => failed(log, 'Generate Code', error));
 }
 
 async function addSelection(chat: ChatViewProvider, log: vscode.LogOutputChannel): Promise<void> {

@@ -22,7 +22,6 @@ export function activate(context: vscode.ExtensionContext): void {
         validator,
         localModel,
         completions,
-        vscode.languages.registerInlineCompletionItemProvider({ language: 'python' }, completions),
         vscode.window.registerWebviewViewProvider(
             ChatViewProvider.viewId,
             chat,
@@ -37,9 +36,7 @@ export function activate(context: vscode.ExtensionContext): void {
         // Run by VS Code when Tab accepts a server completion (not in the palette).
         vscode.commands.registerCommand('hapa.completionAccepted', (id: string) => completions.accepted(id)),
         vscode.commands.registerCommand('hapa.selectBackend', () => selectBackend()),
-        vscode.commands.registerCommand('hapa.triggerCompletion', () =>
-            vscode.commands.executeCommand('editor.action.inlineSuggest.trigger'),
-        ),
+        vscode.commands.registerCommand('hapa.triggerCompletion', () => completions.trigger()),
         ...registerEditorCommands(chat, log, context.extension.packageJSON.contributes?.commands ?? []),
     );
     log.info(`HAPA ${context.extension.packageJSON.version} activated in ${(performance.now() - started).toFixed(1)} ms`);

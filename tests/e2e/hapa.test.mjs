@@ -20,14 +20,16 @@ const BROKEN_LINES = readFileSync(path.join(FIXTURE_WORKSPACE, 'broken.py'), 'ut
     .flatMap((line, index) => (line.includes('# syntax error') ? [index + 1] : []));
 
 /**
- * Workspace files made for this run: a module another one imports from, a ~10 MB module, and
- * one nested 5,000 brackets deep.
+ * Workspace files made for this run: a module another one imports from, a ~10 MB module, one
+ * nested 5,000 brackets deep, and one whose questions are answered slowly.
  */
 const GENERATED_FILES = {
     'helpers.py': 'def shout(text: str) -> str:\n    """Loud."""\n    return text.upper()\n',
     'app_main.py': 'from helpers import shout\n\n\n',
     'big.py': Array.from({ length: 240_000 }, (_, n) => `value_${n} = ${n}  # a line of a big module\n`).join(''),
     'nested.py': `x = ${'('.repeat(5000)}1${')'.repeat(5000)}\n`,
+    // Questions about it get the scripted model's slow answer (they name the file).
+    'slowly.py': 'def wait(seconds):\n    return seconds\n',
 };
 
 let workbench;
@@ -320,14 +322,24 @@ e2eTest('chat code that would break the file is flagged, not inserted', { timeou
     assert.equal(await savedText(wb, 'valid.py', { changed: false }), before);
 });
 
-/** Selects lines `from` to `to` (1-based, whole lines) of the active editor. */
+/**
+ * Selects lines `from` to `to` (1-based, whole lines) of the active editor, and waits until the
+ * editor shows the selection (a view that takes the focus back as it settles can swallow the
+ * keys: then it selects again).
+ */
 async function selectLines(wb, from, to) {
-    await wb.page.locator('.editor-group-container.active .monaco-editor .view-lines').first().click();
-    await wb.page.keyboard.press('Control+Home');
-    for (let i = 1; i < from; i++) await wb.page.keyboard.press('ArrowDown');
-    await wb.page.keyboard.press('Home');
-    for (let i = from; i < to; i++) await wb.page.keyboard.press('Shift+ArrowDown');
-    await wb.page.keyboard.press('Shift+End');
+    const shown = wb.page.locator('.editor-group-container.active .monaco-editor .selected-text');
+    for (let attempt = 1; ; attempt++) {
+        await wb.page.locator('.editor-group-container.active .monaco-editor .view-lines').first().click();
+        await wb.page.keyboard.press('Control+Home');
+        for (let i = 1; i < from; i++) await wb.page.keyboard.press('ArrowDown');
+        await wb.page.keyboard.press('Home');
+        for (let i = from; i < to; i++) await wb.page.keyboard.press('Shift+ArrowDown');
+        await wb.page.keyboard.press('Shift+End');
+        const selected = await waitFor('the selection to show', async () => (await shown.count()) > 0 || undefined, { timeoutMs: 3_000 }).catch(() => false);
+        if (selected) return;
+        if (attempt === 3) throw new Error(`lines ${from}-${to} could not be selected`);
+    }
 }
 
 /** How many answers the chat shows now (the chat view was loaded by an earlier test). */
@@ -379,6 +391,34 @@ e2eTest('Generate Code asks what to write and answers in the chat with the file 
     assert.equal(await answer.locator('.hapa-insert').count(), 1, 'Insert at Cursor is offered');
 });
 
+/**
+ * Right-clicks the active editor inside its selection (or where the cursor is without one),
+ * opens the HAPA submenu and runs its item `label`; returns every label the menu showed.
+ */
+async function runFromEditorMenu(wb, label) {
+    const selected = wb.page.locator('.editor-group-container.active .monaco-editor .selected-text').first();
+    const box = (await selected.count()) ? await selected.boundingBox() : null;
+    if (box) {
+        await wb.page.mouse.click(box.x + Math.min(box.width / 2, 20), box.y + box.height / 2, { button: 'right' });
+    } else {
+        await wb.page.locator('.editor-group-container.active .monaco-editor .view-lines').first().click({ button: 'right' });
+    }
+    // VS Code's own menus (in a shadow root, which these locators pierce).
+    const hapa = wb.page.locator('.monaco-menu .action-item', { hasText: /^HAPA$/ }).first();
+    await hapa.waitFor({ state: 'visible', timeout: 10_000 });
+    await hapa.hover();
+    const items = wb.page.locator('.monaco-menu .action-label');
+    const item = items.filter({ hasText: new RegExp(`^${label}$`) }).first();
+    await item.waitFor({ state: 'visible', timeout: 10_000 });
+    const labels = (await items.allTextContents()).map((text) => text.trim()).filter(Boolean);
+    // Hovering an item focuses it and Enter runs it; should the menu still be open, click.
+    await item.hover();
+    await wb.page.keyboard.press('Enter');
+    await wb.page.waitForTimeout(1_000);
+    if (await item.isVisible()) await item.click();
+    return labels;
+}
+
 e2eTest('the editor context menu has a HAPA submenu, and its Fix Selection sends the file\'s syntax errors', { timeoutMs: 180_000 }, session, async (wb, t) => {
     if (serverError) throw serverError;
     await wb.openFile('broken.py');
@@ -388,28 +428,48 @@ e2eTest('the editor context menu has a HAPA submenu, and its Fix Selection sends
     await wb.page.locator('.editor-group-container.active .monaco-editor .view-lines').first().click();
     await wb.page.keyboard.press('Control+A');
     const after = await answerCount(wb);
-    await wb.page.locator('.editor-group-container.active .monaco-editor .view-lines').first().click({ button: 'right' });
-    // VS Code's own menus (in a shadow root, which these locators pierce).
-    const hapa = wb.page.locator('.monaco-menu .action-item', { hasText: /^HAPA$/ }).first();
-    await hapa.waitFor({ state: 'visible', timeout: 10_000 });
-    await hapa.hover();
-    const items = wb.page.locator('.monaco-menu .action-label');
-    await items.filter({ hasText: /^Fix Selection$/ }).first().waitFor({ state: 'visible', timeout: 10_000 });
-    const labels = (await items.allTextContents()).map((label) => label.trim()).filter(Boolean);
+    const labels = await runFromEditorMenu(wb, 'Fix Selection');
     t.diagnostic(`menu items: ${JSON.stringify(labels)}`);
     for (const label of ['Explain Selection', 'Fix Selection', 'Generate Docstring', 'Generate Tests', 'Add Selection to Chat', 'Open Chat', 'Validate Python File']) {
         assert.ok(labels.includes(label), `${label} in ${JSON.stringify(labels)}`);
     }
-    // Hovering an item focuses it and Enter runs it; should the menu still be open, click.
-    const fix = items.filter({ hasText: /^Fix Selection$/ }).first();
-    await fix.hover();
-    await wb.page.keyboard.press('Enter');
-    await wb.page.waitForTimeout(1_000);
-    if (await fix.isVisible()) await fix.click();
     const { question } = await lastExchange(wb, after);
     t.diagnostic(`asked: ${JSON.stringify(question)}`);
     assert.match(question, /^Fix the selection of broken\.py, lines 1-\d+\. Python reports: /);
     for (const line of BROKEN_LINES) assert.ok(question.includes(`line ${line}: `), `line ${line} in ${question}`);
+});
+
+e2eTest('Explain, Generate Docstring, Generate Tests and Add Selection to Chat each run from the HAPA submenu', { timeoutMs: 300_000 }, session, async (wb, t) => {
+    if (serverError) throw serverError;
+    await wb.openHapaView();
+    await wb.openFile('valid.py');
+    const what = `the selection of valid.py, lines ${GREET_LINE}-${GREET_LINE + 1}`;
+    const asks = [
+        ['Explain Selection', `Explain what ${what} does, step by step.`],
+        ['Generate Docstring', `Write a docstring for ${what}: what it does, its arguments and what it returns.`],
+        ['Generate Tests', `Write pytest unit tests for ${what}.`],
+    ];
+    for (const [label, expected] of asks) {
+        await selectLines(wb, GREET_LINE, GREET_LINE + 1);
+        const after = await answerCount(wb);
+        await runFromEditorMenu(wb, label);
+        const { question, answer } = await lastExchange(wb, after);
+        t.diagnostic(`${label} asked: ${JSON.stringify(question)}`);
+        assert.equal(question, expected);
+        assert.equal(await answer.locator('.hapa-context').textContent(), `Context: ${what.replace(/^the /, '')}`);
+    }
+    // Fix from the palette too (the submenu's Fix has its own test).
+    await selectLines(wb, GREET_LINE, GREET_LINE + 1);
+    let after = await answerCount(wb);
+    await wb.runCommand('HAPA: Fix Selection');
+    const fixed = await lastExchange(wb, after);
+    assert.equal(fixed.question, `Fix ${what}: find the bug and correct it.`);
+
+    await selectLines(wb, GREET_LINE, GREET_LINE);
+    await runFromEditorMenu(wb, 'Add Selection to Chat');
+    const frame = await wb.frameWith('main#hapa-chat[data-hapa-ready="true"]', { timeoutMs: 30_000 });
+    const pinned = `The selection of valid.py, lines ${GREET_LINE}-${GREET_LINE} will be sent with your next question.`;
+    await frame.locator('ol#hapa-history > li[data-author="hapa"] .hapa-text', { hasText: pinned }).last().waitFor({ state: 'visible', timeout: 15_000 });
 });
 
 e2eTest('Add Selection to Chat pins the selection for the next question; Open Chat and Show Logs show theirs', { timeoutMs: 180_000 }, session, async (wb, t) => {
@@ -793,6 +853,49 @@ e2eTest('a completion\'s prompt carries the stubs of what the file imports from 
     await wb.runCommand('File: Revert File');
 });
 
+e2eTest('Toggle Inline Completions turns them off (nothing asked, Alt+\\ says how to turn them on) and on again; Trigger Completion asks', { timeoutMs: 180_000 }, session, async (wb, t) => {
+    if (!scripted) await useScriptedModel();
+    await wb.openFile('app_main.py');
+    await wb.page.locator('.editor-group-container.active .monaco-editor .view-lines').first().click();
+    await wb.page.keyboard.press('Control+End');
+    await wb.clearNotifications();
+    await wb.runCommand('HAPA: Toggle Inline Completions');
+    await wb.waitForNotification('HAPA: inline completions off.', { timeoutMs: 10_000 });
+    await waitForStatus(wb, 'HAPA: off');
+
+    const before = scripted.completions.length;
+    await wb.page.keyboard.type('toggled = ', { delay: 20 });
+    await wb.page.keyboard.press('Alt+Backslash');
+    const off = await wb.waitForNotification('HAPA: inline completions are off.', { timeoutMs: 10_000 });
+    t.diagnostic(`Alt+\\ while off: ${JSON.stringify(off)}`);
+    await wb.page.waitForTimeout(1_500); // longer than the debounce: a request would have gone out
+    const ghost = wb.page.locator('.monaco-editor .ghost-text-decoration');
+    assert.equal(scripted.completions.length, before, 'nothing was asked while off');
+    assert.equal((await ghost.allTextContents()).join(''), '', 'no ghost text while off');
+
+    // The notification's own button turns them on again.
+    await wb.page.locator('.notifications-toasts .notification-toast', { hasText: 'HAPA: inline completions are off.' })
+        .locator('.monaco-button', { hasText: /^Turn On$/ }).click();
+    await wb.waitForNotification('HAPA: inline completions on.', { timeoutMs: 10_000 });
+    await waitFor('the status bar to leave "off"', async () => !(await wb.page.locator('.statusbar-item').allTextContents()).some((s) => s.includes('HAPA: off')) || undefined, { timeoutMs: 10_000 });
+    await wb.page.locator('.editor-group-container.active .monaco-editor .view-lines').first().click();
+    await wb.page.keyboard.press('Control+End');
+    await waitFor('the scripted completion after Trigger Completion', async () => {
+        if ((await ghost.allTextContents()).join('').includes("shout('hi')")) return true;
+        await wb.runCommand('HAPA: Trigger Completion');
+        return undefined;
+    }, { timeoutMs: 60_000, intervalMs: 2_000 });
+    assert.ok(scripted.completions.slice(before).some((c) => c.prompt.endsWith('toggled = ')), 'asked once on again');
+    await wb.page.keyboard.press('Escape');
+    await wb.runCommand('File: Revert File');
+
+    // Writing the user setting leaves every other one as it was: the server is still the one set.
+    await wb.clearNotifications();
+    await wb.runCommand('HAPA: Check Server');
+    const check = await wb.waitForNotification(/^HAPA server at /, { timeoutMs: 20_000 });
+    assert.ok(check.text.startsWith(`HAPA server at ${server.url} is ok`), check.text);
+});
+
 e2eTest('a completion the server fails once (502) is retried by the client and still arrives', { timeoutMs: 120_000 }, session, async (wb, t) => {
     if (!scripted) await useScriptedModel();
     await wb.openFile('app_main.py');
@@ -813,6 +916,30 @@ e2eTest('a completion the server fails once (502) is retried by the client and s
     await wb.runCommand('File: Revert File');
 });
 
+e2eTest('an editor request shows cancellable progress, and Cancel stops the answer', { timeoutMs: 180_000 }, session, async (wb, t) => {
+    if (!scripted) await useScriptedModel();
+    await wb.openFile('slowly.py');
+    await selectLines(wb, 1, 2);
+    await wb.clearNotifications();
+    const after = await answerCount(wb);
+    await wb.runCommand('HAPA: Explain Selection');
+    const title = 'HAPA: Explaining the selection of slowly.py, lines 1-2…';
+    await wb.waitForNotification(title, { timeoutMs: 30_000 });
+    const frame = await wb.frameWith('main#hapa-chat[data-hapa-ready="true"]', { timeoutMs: 30_000 });
+    const answer = frame.locator('ol#hapa-history > li[data-answer]').nth(after);
+    const code = answer.locator('pre.hapa-code code');
+    await waitFor('code to stream in', async () => ((await code.count()) && ((await code.textContent()) ?? '').includes('print(3)')) || undefined, { timeoutMs: 60_000 });
+    assert.equal(await answer.getAttribute('data-state'), 'streaming');
+    const toast = wb.page.locator('.notifications-toasts .notification-toast', { hasText: title });
+    await toast.locator('.monaco-button', { hasText: /^Cancel$/ }).click();
+    await waitFor('the answer to stop', async () => (await answer.getAttribute('data-state')) === 'stopped' || undefined, { timeoutMs: 15_000 });
+    await toast.waitFor({ state: 'detached', timeout: 10_000 });
+    assert.ok(!((await code.textContent()) ?? '').includes('print(399)'), 'it did not run to the end');
+    const stream = scripted.streams.findLast((s) => s.question.includes('slowly.py'));
+    await waitFor('hapa-server to hang up on the model', async () => stream.closedEarly || undefined, { timeoutMs: 15_000 });
+    t.diagnostic(`the model sent ${stream.sent} chunks before Cancel`);
+});
+
 e2eTest('Stop ends a streaming answer, keeps what came, and the model stops being asked', { timeoutMs: 180_000 }, session, async (wb, t) => {
     if (!scripted) await useScriptedModel();
     await wb.openHapaView();
@@ -827,7 +954,7 @@ e2eTest('Stop ends a streaming answer, keeps what came, and the model stops bein
     const kept = (await code.textContent()) ?? '';
     assert.match(kept, /^print\(0\)\nprint\(1\)\n/, 'what arrived is kept');
     assert.ok(!kept.includes('print(399)'), 'it did not run to the end');
-    const stream = scripted.streams.find((s) => s.question.includes('slowly'));
+    const stream = scripted.streams.findLast((s) => s.question.includes('slowly'));
     await waitFor('hapa-server to hang up on the model', async () => stream.closedEarly || undefined, { timeoutMs: 15_000 });
     t.diagnostic(`the model sent ${stream.sent} of ${Math.ceil(slowAnswer().text.length / 9)} chunks before hapa-server hung up`);
 

@@ -74,6 +74,9 @@ pub struct Context {
     /// Signatures of the functions and classes around the cursor, innermost first:
     /// `def bar(self, x: int) -> str:`, then `class Foo(Base):`.
     pub scopes: Vec<String>,
+    /// How many of [`Context::scopes`], counted from the outermost, begin above the cursor
+    /// window: their headers are not in [`Context::prefix`].
+    pub scopes_above_window: usize,
     /// The module's imports, one line each, comments dropped.
     pub imports: Vec<String>,
     /// What the imports bring in from the provided workspace modules, in import order.
@@ -98,8 +101,10 @@ impl Context {
     /// The prefix a fill-in-the-middle model is given: [`Context::prefix`] after a header of
     /// Python comments with what the cursor window does not show — the names this module
     /// imports from workspace modules (their stubs, grouped by module), then the module's
-    /// imports that fell outside the window. Comments, so the module parses as it did, and no
-    /// header at all when there is nothing to add.
+    /// imports that fell outside the window, then the signatures of the functions and classes
+    /// the cursor is in whose headers are above the window (outermost first, indented by
+    /// depth). Comments, so the module parses as it did, and no header at all when there is
+    /// nothing to add.
     pub fn infill_prefix(&self) -> String {
         let mut header = String::new();
         let mut module: Option<&str> = None;
@@ -124,6 +129,16 @@ impl Context {
                 header.push('\n');
             }
         }
+        let hidden = self.scopes.iter().rev().take(self.scopes_above_window);
+        for (depth, scope) in hidden.enumerate() {
+            if depth == 0 {
+                header.push_str("# The cursor is inside:\n");
+            }
+            header.push_str("#   ");
+            header.push_str(&"  ".repeat(depth));
+            header.push_str(scope);
+            header.push('\n');
+        }
         header + &self.prefix
     }
 }
@@ -146,6 +161,7 @@ pub fn collect(request: &Request<'_>) -> Context {
         prefix: prefix.to_owned(),
         suffix: suffix.to_owned(),
         selection: selection.map(str::to_owned),
+        scopes_above_window: extras.scope_starts.iter().filter(|&&start| start < cursor - prefix.len()).count(),
         scopes: extras.scopes,
         imports: extras.imports,
         imported: extras.imported,
@@ -179,6 +195,8 @@ fn estimated_tokens(context: &Context) -> usize {
 #[derive(Default)]
 struct Extras {
     scopes: Vec<String>,
+    /// Where each scope begins (bytes), for whether the window shows its header.
+    scope_starts: Vec<usize>,
     imports: Vec<String>,
     imported: Vec<ImportedDefinition>,
     definitions: Vec<String>,
@@ -213,6 +231,7 @@ impl Extras {
             None => Vec::new(),
         };
         Self {
+            scope_starts: scopes.iter().map(|scope| scope.range.start().to_usize()).collect(),
             scopes: scopes.into_iter().map(|scope| scope.text).collect(),
             imports: module.imports().into_iter().map(|import| import.text).collect(),
             imported,
@@ -234,6 +253,7 @@ impl Extras {
         let (taken, cost) = pack(candidates, budget);
         let taken: BTreeSet<Entry> = taken.into_iter().collect();
         let packed = Self {
+            scope_starts: keep_taken(self.scope_starts, &taken, Entry::Scope),
             scopes: keep_taken(self.scopes, &taken, Entry::Scope),
             imports: keep_taken(self.imports, &taken, Entry::Import),
             imported: keep_taken(self.imported, &taken, Entry::Imported),

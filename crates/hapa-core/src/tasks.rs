@@ -57,6 +57,17 @@ impl EditorTask {
             EditorTask::Tests => format!("Write pytest unit tests for {what}."),
         }
     }
+
+    /// What the editor shows while the answer comes (a progress notification's title), for
+    /// `what` as in [`EditorTask::question`].
+    pub fn progress(self, what: &str) -> String {
+        match self {
+            EditorTask::Explain => format!("Explaining {what}"),
+            EditorTask::Fix => format!("Fixing {what}"),
+            EditorTask::Docstring => format!("Writing a docstring for {what}"),
+            EditorTask::Tests => format!("Writing tests for {what}"),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -77,6 +88,19 @@ mod tests {
         for (name, expected) in cases {
             let task = EditorTask::from_name(name).unwrap();
             assert_eq!(task.question("the selection of app.py", &[]), expected);
+        }
+    }
+
+    #[test]
+    fn each_task_names_its_progress() {
+        let cases = [
+            ("explain", "Explaining the selection of app.py"),
+            ("fix", "Fixing the selection of app.py"),
+            ("docstring", "Writing a docstring for the selection of app.py"),
+            ("tests", "Writing tests for the selection of app.py"),
+        ];
+        for (name, expected) in cases {
+            assert_eq!(EditorTask::from_name(name).unwrap().progress("the selection of app.py"), expected);
         }
         assert_eq!(EditorTask::from_name("rm -rf"), None);
     }

@@ -47,6 +47,14 @@ pub enum ClientError {
         /// The `message` of the server's JSON error, when it sent one.
         message: Option<String>,
     },
+    /// The server started a streamed answer, then ended it with an error of its own (the model
+    /// timed out, its upstream failed...).
+    Stream {
+        /// The server's base URL.
+        url: String,
+        /// The `message` of the stream's `error` event.
+        message: String,
+    },
     /// The server answered 2xx with a body that is not what HAPA's server sends.
     Body {
         /// The server's base URL.
@@ -80,6 +88,9 @@ impl std::fmt::Display for ClientError {
             }
             Self::Status { url, route, status, message: None } => {
                 write!(f, "HAPA server at {url} answered HTTP {status} to {route}; see the server's log.")
+            }
+            Self::Stream { url, message } => {
+                write!(f, "HAPA server at {url} stopped the answer: {message}")
             }
             Self::Body { url, detail } => write!(
                 f,
@@ -342,12 +353,7 @@ pub async fn generate_stream(
                 "error" => {
                     let error: ErrorBody =
                         serde_json::from_str(&event.data).map_err(|error| broken(error.to_string()))?;
-                    return Err(ClientError::Status {
-                        url: url.clone(),
-                        route: GENERATE,
-                        status: 200,
-                        message: Some(error.message),
-                    });
+                    return Err(ClientError::Stream { url: url.clone(), message: error.message });
                 }
                 _ => {}
             }

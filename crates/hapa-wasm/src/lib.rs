@@ -120,9 +120,21 @@ pub fn editor_task_question(
     what: &str,
     problems: Vec<String>,
 ) -> Result<String, JsError> {
-    let task = hapa_core::tasks::EditorTask::from_name(task)
-        .ok_or_else(|| JsError::new(&format!("{task:?} is not an editor task (explain, fix, docstring, tests)")))?;
-    Ok(task.question(what, &problems))
+    Ok(editor_task(task)?.question(what, &problems))
+}
+
+/// The title of the progress shown while `task`'s answer about `what` comes.
+#[wasm_bindgen(js_name = editorTaskProgress)]
+pub fn editor_task_progress(
+    #[wasm_bindgen(unchecked_param_type = "\"explain\" | \"fix\" | \"docstring\" | \"tests\"")] task: &str,
+    what: &str,
+) -> Result<String, JsError> {
+    Ok(editor_task(task)?.progress(what))
+}
+
+fn editor_task(name: &str) -> Result<hapa_core::tasks::EditorTask, JsError> {
+    hapa_core::tasks::EditorTask::from_name(name)
+        .ok_or_else(|| JsError::new(&format!("{name:?} is not an editor task (explain, fix, docstring, tests)")))
 }
 
 /// The host <-> webview protocol version this core speaks; the webview's `ready` must match.

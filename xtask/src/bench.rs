@@ -211,7 +211,8 @@ fn server(load: Load) -> anyhow::Result<()> {
     println!("response cache over the whole run: {hits} hits, {misses} miss (the warm-up)");
     let log_bytes = std::fs::metadata(&log_path).map_or(0, |m| m.len());
     println!(
-        "server log (a JSON line per request, RUST_LOG={}): {:.0} MB in {}",
+        "server log (JSON lines: every failed or slow request, successful ones up to 50 a second, \
+         RUST_LOG={}): {:.1} MB in {}",
         std::env::var("RUST_LOG").unwrap_or_else(|_| "info, the default".to_owned()),
         log_bytes as f64 / 1e6,
         log_path.display()

@@ -9,9 +9,12 @@ use crate::shell::{cache_dir, cmd, have, output, root, run};
 /// wasm-pack's version; wasm-bindgen-cli's comes from Cargo.lock (they must match exactly).
 const WASM_PACK_VERSION: &str = "0.15.1";
 
-/// Debian packages the browser tests need: Chromium and its WebDriver (the webview's component
-/// tests), and what code-server's native modules build against (tests/e2e/install-code-server.sh).
-const TEST_PACKAGES: &[&str] = &["chromium", "chromium-driver", "ripgrep", "libkrb5-dev", "pkg-config"];
+/// Debian packages the tests need: Chromium and its WebDriver (the webview's component tests),
+/// what code-server's native modules build against (tests/e2e/install-code-server.sh), and the
+/// PostgreSQL and Redis servers that hapa-server's scale-out tests start on loopback
+/// (crates/hapa-server/tests/postgres.rs and redis.rs).
+const TEST_PACKAGES: &[&str] =
+    &["chromium", "chromium-driver", "ripgrep", "libkrb5-dev", "pkg-config", "postgresql", "redis-server"];
 
 /// Schemathesis, the OpenAPI fuzzer the tests run against hapa-server (from PyPI).
 const SCHEMATHESIS_VERSION: &str = "4.32.5";

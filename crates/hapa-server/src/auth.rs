@@ -5,6 +5,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::str::FromStr;
+use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::HeaderMap;
@@ -108,7 +109,7 @@ fn presented_key(headers: &HeaderMap) -> Result<&str, ApiError> {
 /// Middleware: authenticates the request's key or answers 401; an address that failed too
 /// often is answered 429 before its key is even looked at.
 pub async fn authenticate(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
@@ -138,7 +139,8 @@ async fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, ApiErro
     let key = presented_key(headers)?;
     // A malformed key is rejected here, before the store is asked.
     api_key::check(key).map_err(|_| ApiError::InvalidKey)?;
-    state.store.caller_for_digest(&api_key::digest(key)).await?.ok_or(ApiError::InvalidKey)
+    // Active keys come from memory until a revocation (`crate::key_cache`).
+    state.keys.caller(&state.store, &api_key::digest(key)).await?.ok_or(ApiError::InvalidKey)
 }
 
 /// Route middleware (its state is the route's permission): 403 unless the authenticated

@@ -1,6 +1,8 @@
 //! The response cache: answers of `POST /api/v1/code/generate` and `/complete` kept for the key
 //! that asked, in two levels. L1 is a bounded in-memory LRU (`hapa_core::cache::Lru`, the one
-//! the extension uses); L2 is a table in the server's SQLite store, so answers survive a restart.
+//! the extension uses); L2 is a table in the server's store (SQLite or PostgreSQL), so answers
+//! survive a restart, or with `--redis-url` Redis, so instances share them (each answer under
+//! its owner and digest, expiring with its TTL; while Redis is unreachable only L1 is used).
 //! An L2 hit is copied into L1. Both levels forget an answer [`CacheSettings::ttl`] after it was
 //! written: an expired answer is never served, and [`ResponseCache::sweep`] deletes it.
 //!
@@ -25,7 +27,8 @@ use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
 use crate::inference::{Job, Prompt};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, RedisUse};
+use crate::redis_link::RedisLink;
 use crate::store::Store;
 
 /// Default of [`CacheSettings::ttl`], in seconds.
@@ -143,11 +146,13 @@ impl<T> Clone for CacheKey<T> {
     }
 }
 
-/// Answers by key, in memory over SQLite. Shared by every request.
+/// Answers by key, in memory over the store or Redis. Shared by every request.
 pub struct ResponseCache {
     settings: CacheSettings,
     memory: Mutex<Lru<Arc<str>>>,
     store: Store,
+    /// L2 in place of the store's table, when configured.
+    redis: Option<Arc<RedisLink>>,
     metrics: Arc<Metrics>,
 }
 
@@ -166,7 +171,14 @@ impl ResponseCache {
         let ttl_ms = millis(settings.ttl);
         let memory =
             Lru::new(ttl_ms, |body: &Arc<str>| body.len()).with_capacity(settings.entries).with_max_bytes(MEMORY_BYTES);
-        Self { settings, memory: Mutex::new(memory), store, metrics }
+        Self { settings, memory: Mutex::new(memory), store, redis: None, metrics }
+    }
+
+    /// This cache with Redis, through `link`, as its second level in place of the store's
+    /// table: answers written by one instance are found by the others.
+    pub fn shared_through(mut self, link: Arc<RedisLink>) -> Self {
+        self.redis = Some(link);
+        self
     }
 
     /// Whether answers are kept at all (a TTL above zero).
@@ -179,8 +191,12 @@ impl ResponseCache {
         if !self.is_enabled() {
             return "off (--cache-ttl-secs 0)".to_owned();
         }
+        let second = match &self.redis {
+            Some(link) => format!("Redis at {} (shared by the instances on this database)", link.url()),
+            None => format!("the {}", self.store.describe()),
+        };
         format!(
-            "answers kept {} s per API key, {} in memory over the SQLite store",
+            "answers kept {} s per API key, {} in memory over {second}",
             self.settings.ttl.as_secs(),
             self.settings.entries
         )
@@ -237,23 +253,44 @@ impl ResponseCache {
         if let Some(body) = in_memory {
             return self.decode(key, &body);
         }
+        let (body, written) = match &self.redis {
+            Some(link) => self.find_in_redis(link, key, now).await?,
+            None => self.find_stored(key, now).await?,
+        };
+        let answer = self.decode(key, &body)?;
+        // Stamped with the time it was first written, so it expires in memory when it does in L2.
+        self.lock_memory().insert(key.digest, Arc::from(body), written);
+        Some(answer)
+    }
+
+    /// The body and write time of `key`'s answer in the store's table.
+    async fn find_stored<T>(&self, key: &CacheKey<T>, now: u64) -> Option<(String, u64)> {
         let fresh_since = now.saturating_sub(millis(self.settings.ttl));
         let stored = self
             .store
             .cached_response(key.digest.as_bytes(), key.owner, sql_millis(fresh_since), sql_millis(now))
             .await;
-        let (body, written) = match stored {
-            Ok(found) => found?,
+        match stored {
+            Ok(found) => found.map(|(body, written)| (body, u64::try_from(written).unwrap_or_default())),
             Err(error) => {
                 tracing::warn!(%error, "the response cache could not be read; asking the model");
-                return None;
+                None
             }
-        };
-        let answer = self.decode(key, &body)?;
-        // Stamped with the time it was first written, so it expires in memory when it does on disk.
-        let written = u64::try_from(written).unwrap_or_default();
-        self.lock_memory().insert(key.digest, Arc::from(body), written);
-        Some(answer)
+        }
+    }
+
+    /// The body of `key`'s answer in Redis, and when it was written as told by the time it has
+    /// left to live there (Redis expires it at written + TTL).
+    async fn find_in_redis<T>(&self, link: &RedisLink, key: &CacheKey<T>, now: u64) -> Option<(String, u64)> {
+        let name = redis_key(link, key);
+        let (body, left_ms): (Option<String>, i64) = link
+            .run(RedisUse::Cache, |mut connection| async move {
+                redis::pipe().get(&name).pttl(&name).query_async(&mut connection).await
+            })
+            .await?;
+        let left = u64::try_from(left_ms).ok()?;
+        let written = (now + left.min(millis(self.settings.ttl))).saturating_sub(millis(self.settings.ttl));
+        Some((body?, written))
     }
 
     /// The answer in `body`, or `None` (and it is forgotten in memory) when it does not decode:
@@ -283,11 +320,27 @@ impl ResponseCache {
                 return;
             }
         };
-        // Written before the client has its answer: one fsync beside a generation's hundreds of
-        // milliseconds, and an answer the client has seen is then found after a restart too.
-        let written = self.store.store_cached_response(key.digest.as_bytes(), key.owner, &body, sql_millis(now)).await;
-        if let Err(error) = written {
-            tracing::warn!(%error, "an answer could not be written to the response cache");
+        // Written before the client has its answer: one fsync (or one round trip to Redis)
+        // beside a generation's hundreds of milliseconds, and an answer the client has seen is
+        // then found after a restart, or by the other instances, too.
+        match &self.redis {
+            Some(link) => {
+                let (name, ttl) = (redis_key(link, key), millis(self.settings.ttl));
+                let body = body.as_str();
+                // A failure is counted as a fallback and logged once by the link.
+                let _: Option<()> = link
+                    .run(RedisUse::Cache, |mut connection| async move {
+                        redis::cmd("SET").arg(&name).arg(body).arg("PX").arg(ttl).query_async(&mut connection).await
+                    })
+                    .await;
+            }
+            None => {
+                let written =
+                    self.store.store_cached_response(key.digest.as_bytes(), key.owner, &body, sql_millis(now)).await;
+                if let Err(error) = written {
+                    tracing::warn!(%error, "an answer could not be written to the response cache");
+                }
+            }
         }
         self.lock_memory().insert(key.digest, Arc::from(body), now);
     }
@@ -297,6 +350,8 @@ impl ResponseCache {
             return;
         }
         self.lock_memory().purge_expired(now);
+        // Redis expires its answers itself; the table is swept all the same, of what a run
+        // without Redis left there.
         let stale = now.saturating_sub(millis(self.settings.ttl));
         match self.store.sweep_cached_responses(sql_millis(stale), STORED_ENTRIES).await {
             Ok(0) => {}
@@ -309,6 +364,12 @@ impl ResponseCache {
         // Every operation leaves the LRU consistent before it could panic.
         self.memory.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+}
+
+/// The name of `key`'s answer in Redis: under the store's namespace, the owner and the digest
+/// (which covers the owner already; naming it too keeps one owner's answers apart even by eye).
+fn redis_key<T>(link: &RedisLink, key: &CacheKey<T>) -> String {
+    link.key("cache", &format!("{}:{}", key.owner, key.digest))
 }
 
 /// `question` trimmed, with every run of whitespace (newlines included) made one space, so a

@@ -125,9 +125,28 @@ pub struct Inference {
     /// Longest a generation may take, waiting for a model slot or the upstream server's answer
     /// included (loading the local model, once, is not).
     pub deadline: Duration,
+    /// What the response cache keys answers by: see [`Inference::cache_identity`].
+    cache_identity: String,
 }
 
 impl Inference {
+    /// `provider`, giving each generation at most `deadline`.
+    pub fn new(provider: Provider, deadline: Duration) -> Self {
+        let cache_identity = match &provider {
+            Provider::Local(model) => format!("local:{}@{}", crate::local::MODEL_NAME, model.fingerprint()),
+            Provider::OpenAi(upstream) => format!("openai:{}@{}", upstream.model_name(), upstream.base_url()),
+        };
+        Self { provider, deadline, cache_identity }
+    }
+
+    /// Which model answers, as precisely as this server can tell, for the response cache's
+    /// keys: the bundled model with a fingerprint of its files as they were when the server
+    /// started (so a server restarted on other weights never answers from the old ones'
+    /// cached answers, also in SQLite or Redis), or the upstream model's name and address.
+    pub fn cache_identity(&self) -> &str {
+        &self.cache_identity
+    }
+
     /// Starts `job`; errors that come before any text (the model cannot be loaded, every slot
     /// stays busy) are returned here, so a handler can still answer with a status.
     pub async fn start(&self, job: Job) -> Result<Running, InferenceError> {

@@ -4,6 +4,9 @@
 //!   it likes, refilled evenly over the minute. A request over the quota gets 429 with
 //!   `Retry-After` and the IETF draft `RateLimit-Policy` / `RateLimit` fields. Only
 //!   authenticated keys are counted, so that limiter's memory is bounded by the keys that exist.
+//!   With `--redis-url` the count is kept in Redis instead, by one Lua script that reads and
+//!   updates it atomically ([`GCRA_SCRIPT`]), so instances that share the database share each
+//!   key's quota exactly; while Redis is unreachable each instance counts on its own.
 //! - per client address, on failed authentications ([`AuthFailures`]): once an address has
 //!   used up its quota of failures, its requests get 429 before any key lookup until a failure
 //!   fits again, so keys cannot be guessed quickly. Successes are not counted. Its memory is
@@ -12,7 +15,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
 use std::num::NonZeroU32;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
@@ -26,7 +29,8 @@ use governor::{Quota, RateLimiter};
 
 use crate::auth::{Caller, Role};
 use crate::error::ApiError;
-use crate::metrics::Limit;
+use crate::metrics::{Limit, RedisUse};
+use crate::redis_link::RedisLink;
 use crate::state::AppState;
 
 /// Requests per minute for each role.
@@ -53,14 +57,37 @@ fn nonzero(n: u32) -> NonZeroU32 {
 
 type KeyLimiter = RateLimiter<i64, DefaultKeyedStateStore<i64>, DefaultClock, StateInformationMiddleware>;
 
-/// One limiter per role, keyed by key id.
+/// One limiter per role, keyed by key id; in Redis when it is configured and reachable.
 #[derive(Debug)]
 pub struct RateLimits {
     quotas: Quotas,
     admin: KeyLimiter,
     user: KeyLimiter,
     monitor: KeyLimiter,
+    shared: Option<Arc<RedisLink>>,
+    /// [`GCRA_SCRIPT`], hashed once: Redis runs it by its hash.
+    script: redis::Script,
 }
+
+/// GCRA, the algorithm `governor` runs in process, as one atomic Redis script. The key holds
+/// the theoretical arrival time (TAT) in microseconds of Redis' own clock, so instances whose
+/// clocks differ still agree. ARGV: the refill interval in µs and the burst (the quota).
+/// Returns `{1, requests left}` or `{0, µs until one more fits}`.
+pub const GCRA_SCRIPT: &str = r"
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
+local interval = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1])) or now
+if tat < now then tat = now end
+local new_tat = tat + interval
+local allow_at = new_tat - burst * interval
+if now < allow_at then
+  return {0, allow_at - now}
+end
+redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.ceil((new_tat - now) / 1000))
+return {1, math.floor((now - allow_at) / interval)}
+";
 
 /// What the limiter decided for one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,16 +114,70 @@ impl RateLimits {
         let limiter = |per_minute: NonZeroU32| {
             RateLimiter::keyed(Quota::per_minute(per_minute)).with_middleware::<StateInformationMiddleware>()
         };
-        Self { quotas, admin: limiter(quotas.admin), user: limiter(quotas.user), monitor: limiter(quotas.monitor) }
+        Self {
+            quotas,
+            admin: limiter(quotas.admin),
+            user: limiter(quotas.user),
+            monitor: limiter(quotas.monitor),
+            shared: None,
+            script: redis::Script::new(GCRA_SCRIPT),
+        }
     }
 
-    /// Counts one request of `caller` against its role's quota.
-    pub fn check(&self, caller: &Caller) -> Decision {
-        let (limiter, quota) = match caller.role {
-            Role::Admin => (&self.admin, self.quotas.admin),
-            Role::User => (&self.user, self.quotas.user),
-            Role::Monitor => (&self.monitor, self.quotas.monitor),
+    /// These limits kept in Redis through `link` while it is up (the in-process limiters
+    /// stand in while it is not).
+    pub fn shared_through(mut self, link: Arc<RedisLink>) -> Self {
+        self.shared = Some(link);
+        self
+    }
+
+    /// Counts one request of `caller` against its role's quota: in Redis when it is
+    /// configured and answers, else in this process.
+    pub async fn check(&self, caller: &Caller) -> Decision {
+        if let Some(link) = &self.shared
+            && let Some(decision) = self.check_shared(link, caller).await
+        {
+            return decision;
+        }
+        self.check_in_process(caller)
+    }
+
+    fn quota(&self, role: Role) -> NonZeroU32 {
+        match role {
+            Role::Admin => self.quotas.admin,
+            Role::User => self.quotas.user,
+            Role::Monitor => self.quotas.monitor,
+        }
+    }
+
+    /// The decision of [`GCRA_SCRIPT`]; `None` when Redis did not answer.
+    async fn check_shared(&self, link: &RedisLink, caller: &Caller) -> Option<Decision> {
+        let quota = self.quota(caller.role);
+        // governor's `Quota::per_minute`: one request back every minute / quota.
+        let interval_micros = 60_000_000 / u64::from(quota.get());
+        let key = link.key("rate", &caller.key_id.to_string());
+        let script = &self.script;
+        let (allowed, value): (i64, i64) = link
+            .run(RedisUse::RateLimit, |mut connection| async move {
+                script.key(key).arg(interval_micros).arg(quota.get()).invoke_async(&mut connection).await
+            })
+            .await?;
+        let value = u64::try_from(value).unwrap_or_default();
+        Some(if allowed == 1 {
+            Decision::Allowed { quota: quota.get(), remaining: u32::try_from(value).unwrap_or(u32::MAX) }
+        } else {
+            Decision::Limited { quota: quota.get(), retry_after: Duration::from_micros(value) }
+        })
+    }
+
+    /// Counts one request of `caller` against its role's quota in this process.
+    fn check_in_process(&self, caller: &Caller) -> Decision {
+        let limiter = match caller.role {
+            Role::Admin => &self.admin,
+            Role::User => &self.user,
+            Role::Monitor => &self.monitor,
         };
+        let quota = self.quota(caller.role);
         match limiter.check_key(&caller.key_id) {
             Ok(state) => Decision::Allowed { quota: quota.get(), remaining: state.remaining_burst_capacity() },
             Err(not_until) => Decision::Limited {
@@ -108,9 +189,9 @@ impl RateLimits {
 }
 
 /// Middleware, after authentication: 429 over the quota, RateLimit fields on every answer.
-pub async fn enforce(State(state): State<AppState>, request: Request, next: Next) -> Result<Response, ApiError> {
+pub async fn enforce(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Result<Response, ApiError> {
     let caller = request.extensions().get::<Caller>().cloned().ok_or(ApiError::MissingKey)?;
-    match state.limits.check(&caller) {
+    match state.limits.check(&caller).await {
         Decision::Allowed { quota, remaining } => {
             let mut response = next.run(request).await;
             set_fields(response.headers_mut(), quota, remaining, None);
@@ -227,18 +308,18 @@ mod tests {
         let alice = Caller { key_id: 1, role: Role::User };
         let bob = Caller { key_id: 2, role: Role::User };
         for left in [2, 1, 0] {
-            assert_eq!(limits.check(&alice), Decision::Allowed { quota: 3, remaining: left });
+            assert_eq!(limits.check_in_process(&alice), Decision::Allowed { quota: 3, remaining: left });
         }
-        let Decision::Limited { quota: 3, retry_after } = limits.check(&alice) else {
+        let Decision::Limited { quota: 3, retry_after } = limits.check_in_process(&alice) else {
             panic!("the fourth request in a minute must be limited");
         };
         // One request refills every 20 s.
         assert!(retry_after > Duration::from_secs(15) && retry_after <= Duration::from_secs(20), "{retry_after:?}");
         // Another key of the same role has its own quota.
-        assert!(matches!(limits.check(&bob), Decision::Allowed { remaining: 2, .. }));
+        assert!(matches!(limits.check_in_process(&bob), Decision::Allowed { remaining: 2, .. }));
         let monitor = Caller { key_id: 3, role: Role::Monitor };
-        assert!(matches!(limits.check(&monitor), Decision::Allowed { .. }));
-        assert!(matches!(limits.check(&monitor), Decision::Limited { .. }));
+        assert!(matches!(limits.check_in_process(&monitor), Decision::Allowed { .. }));
+        assert!(matches!(limits.check_in_process(&monitor), Decision::Limited { .. }));
     }
 
     #[test]

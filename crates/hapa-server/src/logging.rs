@@ -1,6 +1,7 @@
-//! Structured logs: JSON lines on stderr, filtered by `RUST_LOG` (default `info`). Each
-//! request's line carries its span (request id, method, route, status, latency; see
-//! [`crate::observe`]); headers and bodies are never logged.
+//! Structured logs: JSON lines on stderr, filtered by `RUST_LOG` (default `info`). A request's
+//! line carries its span (request id, method, route, status, latency); every failed or slow
+//! request has one, successful ones within a budget per second (see [`crate::observe`]);
+//! headers and bodies are never logged.
 
 use tracing_subscriber::EnvFilter;
 

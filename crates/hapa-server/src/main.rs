@@ -18,6 +18,7 @@ use hapa_server::inference::{Inference, Provider};
 use hapa_server::limits::{AUTH_FAILURES_PER_MINUTE, AuthFailures, Quotas, RateLimits};
 use hapa_server::local::{DEFAULT_MODEL_DIR, LocalModel};
 use hapa_server::metrics::Metrics;
+use hapa_server::redis_link::{RedisLink, RedisUrl};
 use hapa_server::serve::{BODY_TIMEOUT_SECS, HEADER_TIMEOUT_SECS, parse_origin};
 use hapa_server::store::Store;
 use hapa_server::upstream::Upstream;
@@ -34,6 +35,12 @@ struct Cli {
     /// Directory for the embedded database; created if missing.
     #[arg(long, global = true, env = "HAPA_DATA_DIR", default_value = ".hapa/data")]
     data_dir: PathBuf,
+    /// A PostgreSQL database to use instead of SQLite in --data-dir, e.g.
+    /// postgres://hapa:secret@db.internal:5432/hapa; instances that share it share keys and
+    /// feedback. Prefer the environment variable or the config file for a URL with a password:
+    /// flags show in process listings.
+    #[arg(long, global = true, env = "HAPA_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -72,6 +79,11 @@ enum Command {
         model: ModelArgs,
         #[command(flatten)]
         cache: CacheArgs,
+        /// A Redis server that instances on the same database share per-key rate limits and
+        /// cached answers through, e.g. redis://127.0.0.1:6379 or redis://:secret@cache:6379/0.
+        /// While it is unreachable each instance limits on its own and caches in memory.
+        #[arg(long, env = "HAPA_REDIS_URL", hide_env_values = true, value_parser = RedisUrl::parse)]
+        redis_url: Option<RedisUrl>,
     },
     /// Manage API keys.
     Keys {
@@ -185,7 +197,7 @@ impl ModelArgs {
                 Provider::OpenAi(upstream)
             }
         };
-        Ok(Inference { provider, deadline: Duration::from_secs_f64(self.model_timeout_secs) })
+        Ok(Inference::new(provider, Duration::from_secs_f64(self.model_timeout_secs)))
     }
 }
 
@@ -224,9 +236,33 @@ fn say(line: &str) {
     let _ = writeln!(stdout, "{line}").and_then(|()| stdout.flush());
 }
 
-async fn open_store(data_dir: &Path) -> anyhow::Result<Store> {
+/// PostgreSQL at `database_url` when given, else SQLite in `data_dir`.
+async fn open_store(data_dir: &Path, database_url: Option<&str>) -> anyhow::Result<Store> {
+    if let Some(url) = database_url {
+        return Store::open_postgres(url).await.map_err(|error| match error {
+            hapa_server::store::StoreError::UnsupportedUrl(_) => anyhow::Error::new(error),
+            error => anyhow::Error::new(error)
+                .context(format!("cannot open the PostgreSQL database at {}", hapa_server::store::redacted_url(url))),
+        });
+    }
     std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
     Store::open_sqlite(data_dir).await.with_context(|| format!("cannot open the database in {}", data_dir.display()))
+}
+
+/// The link to Redis at `url`, probed once so the banner can say whether it answers.
+async fn connect_redis(url: RedisUrl, store: &Store, metrics: &Arc<Metrics>) -> anyhow::Result<Arc<RedisLink>> {
+    let link = Arc::new(
+        RedisLink::new(url.clone(), store.namespace(), metrics.clone())
+            .with_context(|| format!("cannot use Redis at {url}"))?,
+    );
+    if !link.probe().await {
+        tracing::warn!(
+            redis = %url,
+            "Redis is unreachable: rate limits are per instance and cached answers come from memory until it is back"
+        );
+    }
+    link.keep_probing();
+    Ok(link)
 }
 
 /// The command line with the config file's values as the flags' defaults, and the file used.
@@ -250,7 +286,7 @@ async fn main() -> anyhow::Result<()> {
         say(config_file::example(&Cli::command(), CONFIG_SECTIONS).trim_end());
         return Ok(());
     }
-    let store = open_store(&cli.data_dir).await?;
+    let store = open_store(&cli.data_dir, cli.database_url.as_deref()).await?;
     match cli.command {
         Command::Serve {
             bind,
@@ -263,11 +299,22 @@ async fn main() -> anyhow::Result<()> {
             cors_origins,
             model,
             cache,
+            redis_url,
         } => {
             let metrics = Arc::new(Metrics::new());
             let inference = Arc::new(model.inference(&metrics)?);
-            let cache = Arc::new(ResponseCache::new(store.clone(), metrics.clone(), cache.settings()));
             let quotas = Quotas { admin: rate_limit_admin, user: rate_limit_user, monitor: rate_limit_monitor };
+            let mut cache = ResponseCache::new(store.clone(), metrics.clone(), cache.settings());
+            let mut limits = RateLimits::new(quotas);
+            let redis = match redis_url {
+                Some(url) => Some(connect_redis(url, &store, &metrics).await?),
+                None => None,
+            };
+            if let Some(link) = &redis {
+                cache = cache.shared_through(link.clone());
+                limits = limits.shared_through(link.clone());
+            }
+            let cache = Arc::new(cache);
             let options = ServeOptions {
                 header_timeout: Duration::from_secs(header_timeout_secs.get()),
                 body_timeout: Duration::from_secs(body_timeout_secs.get()),
@@ -279,10 +326,7 @@ async fn main() -> anyhow::Result<()> {
             let shutdown = hapa_server::shutdown_signal();
             // The first line is what tests and `cargo xtask run` wait for; keep its shape.
             say(&format!("hapa-server listening on http://{local}"));
-            say(&format!(
-                "hapa-server store: SQLite at {}",
-                cli.data_dir.join(hapa_server::store::DATABASE_FILE).display()
-            ));
+            say(&format!("hapa-server store: {}", store.describe()));
             say(&format!("hapa-server model: {}", inference.describe()));
             say(&format!("hapa-server response cache: {}", cache.describe()));
             say(&format!(
@@ -305,9 +349,21 @@ async fn main() -> anyhow::Result<()> {
                 ),
                 None => "hapa-server config file: none (flags, environment and built-in defaults)".to_owned(),
             });
+            say(&match &redis {
+                Some(link) if link.is_up() => {
+                    format!("hapa-server Redis: {}, reachable: rate limits and cached answers are shared", link.url())
+                }
+                Some(link) => format!(
+                    "hapa-server Redis: {}, unreachable for now: limiting per instance and caching in memory \
+                     until it answers",
+                    link.url()
+                ),
+                None => "hapa-server Redis: none (rate limits and cached answers are per instance)".to_owned(),
+            });
             let state = AppState {
+                keys: Arc::new(hapa_server::key_cache::KeyCache::for_store(&store)),
                 store,
-                limits: Arc::new(RateLimits::new(quotas)),
+                limits: Arc::new(limits),
                 auth_failures: Arc::new(AuthFailures::new(auth_failure_limit)),
                 metrics,
                 inference,

@@ -8,10 +8,11 @@
 //!
 //! Later features report through the same handle: [`Metrics::cache_hit`] /
 //! [`Metrics::cache_miss`] for the request cache, [`Metrics::set_model`] for the model,
-//! [`Metrics::generation_cancelled`] for generations stopped before they finished.
+//! [`Metrics::generation_cancelled`] for generations stopped before they finished,
+//! [`Metrics::set_redis_up`] / [`Metrics::redis_fallback`] for the link to Redis.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
 
@@ -72,6 +73,24 @@ impl Cancel {
     }
 }
 
+/// What a request would have used Redis for, had it been reachable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RedisUse {
+    /// The key's shared rate limit (the in-process limiter counted it instead).
+    RateLimit,
+    /// The response cache's second level (only memory was consulted or written).
+    Cache,
+}
+
+impl RedisUse {
+    fn label(self) -> &'static str {
+        match self {
+            RedisUse::RateLimit => "rate_limit",
+            RedisUse::Cache => "cache",
+        }
+    }
+}
+
 /// The shared record; cheap to update from every request.
 #[derive(Debug)]
 pub struct Metrics {
@@ -85,6 +104,11 @@ pub struct Metrics {
     cancelled_disconnect: AtomicU64,
     cancelled_deadline: AtomicU64,
     model: RwLock<ModelStats>,
+    /// Whether `--redis-url` is set: the Redis series are only reported then.
+    redis_configured: AtomicBool,
+    redis_up: AtomicBool,
+    redis_fallbacks_rate_limit: AtomicU64,
+    redis_fallbacks_cache: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -149,6 +173,10 @@ impl Metrics {
             cancelled_disconnect: AtomicU64::new(0),
             cancelled_deadline: AtomicU64::new(0),
             model: RwLock::new(ModelStats { provider: "none".to_owned(), name: None }),
+            redis_configured: AtomicBool::new(false),
+            redis_up: AtomicBool::new(false),
+            redis_fallbacks_rate_limit: AtomicU64::new(0),
+            redis_fallbacks_cache: AtomicU64::new(0),
         }
     }
 
@@ -208,6 +236,24 @@ impl Metrics {
         match reason {
             Cancel::Disconnect => &self.cancelled_disconnect,
             Cancel::Deadline => &self.cancelled_deadline,
+        }
+    }
+
+    /// Redis is configured, and now reachable (`true`) or not.
+    pub fn set_redis_up(&self, up: bool) {
+        self.redis_configured.store(true, Ordering::Relaxed);
+        self.redis_up.store(up, Ordering::Relaxed);
+    }
+
+    /// A request went without Redis for `purpose` because it was unreachable.
+    pub fn redis_fallback(&self, purpose: RedisUse) {
+        self.redis_fallbacks(purpose).fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn redis_fallbacks(&self, purpose: RedisUse) -> &AtomicU64 {
+        match purpose {
+            RedisUse::RateLimit => &self.redis_fallbacks_rate_limit,
+            RedisUse::Cache => &self.redis_fallbacks_cache,
         }
     }
 
@@ -274,6 +320,11 @@ impl Metrics {
                     .map(|reason| (reason.label(), self.cancellations(reason).load(Ordering::Relaxed))),
                 cache: self.cache(),
                 model: self.model(),
+                redis: self.redis_configured.load(Ordering::Relaxed).then(|| RedisSnapshot {
+                    up: self.redis_up.load(Ordering::Relaxed),
+                    fallbacks: [RedisUse::RateLimit, RedisUse::Cache]
+                        .map(|purpose| (purpose.label(), self.redis_fallbacks(purpose).load(Ordering::Relaxed))),
+                }),
             }
         };
         let mut registry = Registry::default();
@@ -312,6 +363,15 @@ struct Snapshot {
     cancelled: [(&'static str, u64); 2],
     cache: CacheStats,
     model: ModelStats,
+    /// `None` without `--redis-url`.
+    redis: Option<RedisSnapshot>,
+}
+
+/// The link to Redis, when there is one.
+#[derive(Debug)]
+struct RedisSnapshot {
+    up: bool,
+    fallbacks: [(&'static str, u64); 2],
 }
 
 impl Collector for Snapshot {
@@ -394,6 +454,25 @@ impl Collector for Snapshot {
                 MetricType::Info,
             )?
             .encode_info(&[("provider", self.model.provider.as_str()), ("name", name)])?;
+        if let Some(redis) = &self.redis {
+            encoder
+                .encode_descriptor(
+                    "hapa_redis_up",
+                    "Whether Redis (--redis-url) answered the last command or probe: 1 shared, 0 per instance.",
+                    None,
+                    MetricType::Gauge,
+                )?
+                .encode_gauge(&i64::from(redis.up))?;
+            let mut fallbacks = encoder.encode_descriptor(
+                "hapa_redis_fallbacks",
+                "Requests served without Redis while it was unreachable, by use: rate_limit (the in-process limiter counted them) or cache (memory only).",
+                None,
+                MetricType::Counter,
+            )?;
+            for (purpose, count) in &redis.fallbacks {
+                fallbacks.encode_family(&[("use", *purpose)])?.encode_counter::<NoLabelSet, _, u64>(count, None)?;
+            }
+        }
         Ok(())
     }
 }
@@ -445,5 +524,20 @@ mod tests {
         assert_eq!(metrics.stats().model, ModelStats { provider: "local".into(), name: Some("hapa-tiny".into()) });
         let text = metrics.prometheus_text().unwrap();
         assert!(text.contains("hapa_cache_hits_total 3\n") && text.contains("hapa_cache_misses_total 1\n"), "{text}");
+    }
+
+    #[test]
+    fn redis_series_appear_once_redis_is_configured() {
+        let metrics = Metrics::new();
+        assert!(!metrics.prometheus_text().unwrap().contains("hapa_redis"), "no Redis, no series");
+        metrics.set_redis_up(true);
+        metrics.set_redis_up(false);
+        metrics.redis_fallback(RedisUse::RateLimit);
+        metrics.redis_fallback(RedisUse::RateLimit);
+        metrics.redis_fallback(RedisUse::Cache);
+        let text = metrics.prometheus_text().unwrap();
+        assert!(text.contains("\nhapa_redis_up 0\n"), "{text}");
+        assert!(text.contains("hapa_redis_fallbacks_total{use=\"rate_limit\"} 2\n"), "{text}");
+        assert!(text.contains("hapa_redis_fallbacks_total{use=\"cache\"} 1\n"), "{text}");
     }
 }

@@ -3,13 +3,19 @@
 //! n = 1, user, and vLLM's ignore_eos) served by the same provider, keys and permissions as `/api/v1`, so OpenAI
 //! clients and editors work against HAPA unchanged. Errors on these routes take OpenAI's shape
 //! `{"error": {"message", "type", "code"}}` ([`openai_errors`]); `code` is HAPA's stable code.
+//!
+//! Whole (non-streamed) answers that would come out the same again, greedy (`temperature: 0`)
+//! or with the client's `seed`, are kept in the key's response cache like `/api/v1`'s
+//! (`X-Hapa-Cache: hit` / `miss`); a sampled answer without a seed never is, since its random
+//! seed makes every request a new one.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{Extension, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::sse::{Event, Sse};
@@ -23,11 +29,13 @@ use hapa_protocol::api::{
     OpenAiError, OpenAiErrorBody, OpenAiFinishReason, OpenAiStop, OpenAiUsage,
 };
 
+use crate::auth::Caller;
+use crate::cache::{CacheKey, CachedAnswer, Outcome};
 use crate::error::ApiError;
 use crate::generation::{GENERATE_TOKENS, check_length, count, invalid};
 use crate::inference::{Job, Output, Progress, Prompt, Running};
 use crate::openapi::OpenAiRouteErrors;
-use crate::routes::{ApiJson, request_id};
+use crate::routes::{ApiJson, request_id, with_cache_outcome};
 use crate::state::AppState;
 
 /// Tokens of a completion that names no `max_tokens` (OpenAI's default).
@@ -266,16 +274,24 @@ fn chunks(kind: Kind, header: Header, running: Running) -> impl Stream<Item = Re
     request_body = OpenAiCompletionRequest,
     responses(
         (status = 200, description = "The completion, or with `stream: true` server-sent `data:` chunks (the same shape without `usage`) ending with `data: [DONE]`",
-            content((OpenAiCompletionResponse = "application/json"), (String = "text/event-stream"))),
+            content((OpenAiCompletionResponse = "application/json"), (String = "text/event-stream")),
+            headers(("X-Hapa-Cache" = String, description = "Unstreamed, greedy or seeded requests only: `hit` when the answer came from this key's response cache, `miss` when the model wrote it"))),
         OpenAiRouteErrors,
     )
 )]
 pub(crate) async fn completions(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     ApiJson(request): ApiJson<OpenAiCompletionRequest>,
 ) -> Result<Response, ApiError> {
     let job = completion_job(&request)?;
+    let key = cache_key(&state, &caller, &job, request.stream, request.seed);
+    if let Some(key) = &key
+        && let Some(answer) = state.cache.get(key, request_id(&headers)).await
+    {
+        return Ok(with_cache_outcome(Json(answer), Some(Outcome::Hit)));
+    }
     let running = state.inference.start(job).await?;
     let header = Header {
         id: format!("cmpl-{}", request_id(&headers)),
@@ -288,9 +304,13 @@ pub(crate) async fn completions(
     let output = running.finish().await?;
     let finish = Some(finish_reason(output.stop_reason));
     let usage = usage(&output);
+    let whole = output.stop_reason != StopReason::Cancelled;
     let mut answer = completion_chunk(&Header { model: output.model.clone(), ..header }, output.text, finish);
     answer.usage = Some(usage);
-    Ok(Json(answer).into_response())
+    if let Some(key) = key.as_ref().filter(|_| whole) {
+        state.cache.put(key, &answer).await;
+    }
+    Ok(with_cache_outcome(Json(answer), key.map(|_| Outcome::Miss)))
 }
 
 /// `POST /v1/chat/completions`: OpenAI's chat completions.
@@ -300,16 +320,24 @@ pub(crate) async fn completions(
     request_body = OpenAiChatRequest,
     responses(
         (status = 200, description = "The answer, or with `stream: true` server-sent `data:` chunks (`OpenAiChatChunk`) ending with `data: [DONE]`",
-            content((OpenAiChatResponse = "application/json"), (String = "text/event-stream"))),
+            content((OpenAiChatResponse = "application/json"), (String = "text/event-stream")),
+            headers(("X-Hapa-Cache" = String, description = "Unstreamed, greedy or seeded requests only: `hit` when the answer came from this key's response cache, `miss` when the model wrote it"))),
         OpenAiRouteErrors,
     )
 )]
 pub(crate) async fn chat_completions(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     ApiJson(request): ApiJson<OpenAiChatRequest>,
 ) -> Result<Response, ApiError> {
     let job = chat_job(&request)?;
+    let key = cache_key(&state, &caller, &job, request.stream, request.seed);
+    if let Some(key) = &key
+        && let Some(answer) = state.cache.get(key, request_id(&headers)).await
+    {
+        return Ok(with_cache_outcome(Json(answer), Some(Outcome::Hit)));
+    }
     let running = state.inference.start(job).await?;
     let header = Header {
         id: format!("chatcmpl-{}", request_id(&headers)),
@@ -320,6 +348,7 @@ pub(crate) async fn chat_completions(
         return Ok(Sse::new(chunks(Kind::Chat, header, running)).into_response());
     }
     let output = running.finish().await?;
+    let whole = output.stop_reason != StopReason::Cancelled;
     let answer = OpenAiChatResponse {
         id: header.id,
         object: "chat.completion".to_owned(),
@@ -332,7 +361,54 @@ pub(crate) async fn chat_completions(
         }],
         model: output.model,
     };
-    Ok(Json(answer).into_response())
+    if let Some(key) = key.as_ref().filter(|_| whole) {
+        state.cache.put(key, &answer).await;
+    }
+    Ok(with_cache_outcome(Json(answer), key.map(|_| Outcome::Miss)))
+}
+
+/// Where the answer to `job` is cached for `caller`: only for a whole answer (not streamed) that
+/// the model would write again, greedy or with the client's seed; `None` otherwise or when the
+/// cache is off.
+fn cache_key<T: CachedAnswer>(
+    state: &AppState,
+    caller: &Caller,
+    job: &Job,
+    stream: Option<bool>,
+    seed: Option<u64>,
+) -> Option<CacheKey<T>> {
+    let repeatable = job.sampling == Sampling::Greedy || seed.is_some();
+    if stream == Some(true) || !repeatable {
+        return None;
+    }
+    state.cache.key(caller.key_id, state.inference.cache_identity(), job)
+}
+
+/// `/v1/completions`' answers in the response cache. Cancelled answers are never put (the
+/// handler checks the stop reason); an empty completion is whole, as `/api/v1/code/complete`'s.
+impl CachedAnswer for OpenAiCompletionResponse {
+    const ROUTE: &'static str = "openai-completions";
+
+    fn is_whole(&self) -> bool {
+        true
+    }
+
+    fn set_request_id(&mut self, id: String) {
+        self.id = format!("cmpl-{id}");
+    }
+}
+
+/// `/v1/chat/completions`' answers in the response cache, as [`OpenAiCompletionResponse`]'s.
+impl CachedAnswer for OpenAiChatResponse {
+    const ROUTE: &'static str = "openai-chat";
+
+    fn is_whole(&self) -> bool {
+        true
+    }
+
+    fn set_request_id(&mut self, id: String) {
+        self.id = format!("chatcmpl-{id}");
+    }
 }
 
 /// OpenAI's error category for a status.

@@ -1,6 +1,7 @@
 //! The HTTP routes: thin handlers that decode, call a service and encode, and the layers every
 //! request passes through.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::rejection::JsonRejection;
@@ -32,6 +33,9 @@ pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
 /// The whole API.
 pub fn router(state: AppState, options: &ServeOptions) -> Router {
+    // Handlers and authentication share one `Arc`: axum clones a route's state several times a
+    // request, and an `AppState` clone is one contended reference count per service.
+    let shared = Arc::new(state.clone());
     let needs = |permission| from_fn_with_state(permission, auth::require);
     let authenticated = Router::new()
         // Each route names the permission it needs; a role without it gets 403.
@@ -43,14 +47,14 @@ pub fn router(state: AppState, options: &ServeOptions) -> Router {
         .route("/stats", get(stats).route_layer(needs(Permission::Stats)))
         .route("/metrics", get(prometheus_metrics).route_layer(needs(Permission::Stats)))
         // Layers run bottom-up: authenticate, then count against the key's quota.
-        .route_layer(from_fn_with_state(state.clone(), limits::enforce))
-        .route_layer(from_fn_with_state(state.clone(), auth::authenticate));
+        .route_layer(from_fn_with_state(shared.clone(), limits::enforce))
+        .route_layer(from_fn_with_state(shared.clone(), auth::authenticate));
     // The same keys, permissions and quotas; errors re-shaped as OpenAI's (outermost).
     let openai_compatible = Router::new()
         .route("/v1/completions", post(openai::completions).route_layer(needs(Permission::CodeCompletion)))
         .route("/v1/chat/completions", post(openai::chat_completions).route_layer(needs(Permission::CodeGeneration)))
-        .route_layer(from_fn_with_state(state.clone(), limits::enforce))
-        .route_layer(from_fn_with_state(state.clone(), auth::authenticate))
+        .route_layer(from_fn_with_state(shared.clone(), limits::enforce))
+        .route_layer(from_fn_with_state(shared.clone(), auth::authenticate))
         .route_layer(from_fn(openai::openai_errors));
     let mut router = Router::new()
         .route("/health", get(health))
@@ -68,11 +72,11 @@ pub fn router(state: AppState, options: &ServeOptions) -> Router {
     // Outermost last: a sane client id is kept or a fresh one set, echoed on the answer, and
     // `track` sees it along with the matched route.
     router
-        .layer(from_fn_with_state(state.metrics.clone(), observe::track))
+        .layer(from_fn_with_state(Arc::new(observe::Observer::new(state.metrics.clone())), observe::track))
         .layer(PropagateRequestIdLayer::new(observe::REQUEST_ID))
         .layer(SetRequestIdLayer::new(observe::REQUEST_ID, MakeRequestUuid))
         .layer(map_request(observe::drop_insane_request_id))
-        .with_state(state)
+        .with_state(shared)
 }
 
 /// CORS for exactly `origins`: what the API's callers send and may read, nothing more.
@@ -160,7 +164,7 @@ fn accepts_event_stream(headers: &HeaderMap) -> bool {
 }
 
 /// `response` with [`cache::CACHE_HEADER`] saying `outcome`; unchanged when the cache is off.
-fn with_cache_outcome(response: impl IntoResponse, outcome: Option<Outcome>) -> Response {
+pub(crate) fn with_cache_outcome(response: impl IntoResponse, outcome: Option<Outcome>) -> Response {
     let mut response = response.into_response();
     if let Some(outcome) = outcome {
         response.headers_mut().insert(cache::CACHE_HEADER, outcome.header_value());
@@ -182,14 +186,14 @@ fn with_cache_outcome(response: impl IntoResponse, outcome: Option<Outcome>) -> 
     )
 )]
 pub(crate) async fn complete(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     ApiJson(request): ApiJson<CompleteRequest>,
 ) -> Result<Response, ApiError> {
     let job = generation::complete_job(&request)?;
     // After authentication and the rate limit (route layers): a hit costs quota like any request.
-    let key = state.cache.key::<CompleteResponse>(caller.key_id, &state.inference.model_name(), &job);
+    let key = state.cache.key::<CompleteResponse>(caller.key_id, state.inference.cache_identity(), &job);
     if let Some(key) = &key
         && let Some(answer) = state.cache.get(key, request_id(&headers)).await
     {
@@ -220,7 +224,7 @@ pub(crate) async fn complete(
     )
 )]
 pub(crate) async fn generate(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     ApiJson(request): ApiJson<GenerateRequest>,
@@ -228,7 +232,7 @@ pub(crate) async fn generate(
     let stream = request.stream || accepts_event_stream(&headers);
     let job = generation::generate_job(&request)?;
     // After authentication and the rate limit (route layers): a hit costs quota like any request.
-    let key = state.cache.key::<GenerateResponse>(caller.key_id, &state.inference.model_name(), &job);
+    let key = state.cache.key::<GenerateResponse>(caller.key_id, state.inference.cache_identity(), &job);
     if let Some(key) = &key
         && let Some(answer) = state.cache.get(key, request_id(&headers)).await
     {
@@ -266,7 +270,7 @@ pub(crate) async fn generate(
 )]
 pub(crate) async fn feedback(
     Extension(caller): Extension<Caller>,
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     ApiJson(feedback): ApiJson<FeedbackRequest>,
 ) -> Result<(StatusCode, Json<FeedbackResponse>), ApiError> {
     if let Some(message) = crate::feedback::problem(&feedback) {
@@ -296,7 +300,7 @@ pub(crate) async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
         KeyErrors,
     )
 )]
-pub(crate) async fn stats(State(state): State<AppState>) -> Json<StatsResponse> {
+pub(crate) async fn stats(State(state): State<Arc<AppState>>) -> Json<StatsResponse> {
     Json(state.metrics.stats())
 }
 
@@ -311,7 +315,7 @@ pub(crate) async fn stats(State(state): State<AppState>) -> Json<StatsResponse> 
     )
 )]
 pub(crate) async fn prometheus_metrics(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
 ) -> Result<([(header::HeaderName, &'static str); 1], String), ApiError> {
     let text = state.metrics.prometheus_text().map_err(|_| ApiError::Internal)?;
     Ok(([(header::CONTENT_TYPE, metrics::PROMETHEUS_CONTENT_TYPE)], text))

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use crate::cache::ResponseCache;
 use crate::inference::Inference;
+use crate::key_cache::KeyCache;
 use crate::limits::{AuthFailures, RateLimits};
 use crate::metrics::Metrics;
 use crate::store::Store;
@@ -13,7 +14,9 @@ use crate::store::Store;
 pub struct AppState {
     /// Keys and everything durable.
     pub store: Store,
-    /// Per-key rate limits.
+    /// Active keys' lookups, kept in memory until a revocation.
+    pub keys: Arc<KeyCache>,
+    /// Per-key rate limits (in Redis when it is configured and reachable).
     pub limits: Arc<RateLimits>,
     /// Failed authentications per client address.
     pub auth_failures: Arc<AuthFailures>,

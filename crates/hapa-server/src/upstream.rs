@@ -89,6 +89,11 @@ impl Upstream {
         &self.model
     }
 
+    /// The server's base URL, as configured.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
     /// For the serve banner.
     pub fn describe(&self) -> String {
         format!(

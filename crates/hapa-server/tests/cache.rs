@@ -205,6 +205,28 @@ async fn a_restarted_server_answers_from_the_database() {
 }
 
 #[tokio::test]
+async fn a_server_restarted_on_another_model_does_not_answer_from_the_old_ones_cache() {
+    let model = FakeModel::start();
+    let mut server = model.server(&[]);
+    let key = server.key("di", "user");
+    let response = server.post(GENERATE, Some(&key), &[], &question("sum")).await;
+    assert_eq!(cache_header(&response), Some("miss"));
+
+    // The same data dir (so the same cache table), another upstream model: asked afresh.
+    let other: Vec<&str> =
+        model.flags().into_iter().map(|flag| if flag == "fake-model" { "other-model" } else { flag }).collect();
+    server.restart(&other);
+    let response = server.post(GENERATE, Some(&key), &[], &question("sum")).await;
+    assert_eq!(cache_header(&response), Some("miss"), "another model's answer is not reused");
+    assert_eq!(model.requests(), 2);
+    // Back on the first model, its answer is still there.
+    server.restart(&model.flags());
+    let response = server.post(GENERATE, Some(&key), &[], &question("sum")).await;
+    assert_eq!(cache_header(&response), Some("hit"));
+    assert_eq!(model.requests(), 2);
+}
+
+#[tokio::test]
 async fn a_ttl_of_zero_turns_the_cache_off() {
     let model = FakeModel::start();
     let server = model.server(&["--cache-ttl-secs", "0"]);

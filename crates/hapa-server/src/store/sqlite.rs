@@ -1,59 +1,25 @@
-//! Durable state in the embedded default, SQLite (WAL, `synchronous=FULL`, so what was
-//! acknowledged survives `kill -9` and power loss): API keys, feedback, and the response cache's
-//! second level (`crate::cache`).
+//! The embedded default database: SQLite in the data dir, WAL with `synchronous=FULL`, so what
+//! was acknowledged survives `kill -9` and power loss.
 
-use std::path::Path;
-use std::str::FromStr;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use sqlx::Row;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
-use hapa_protocol::api::{FeedbackEvent, FeedbackRecord, FeedbackRequest};
+use hapa_protocol::api::{FeedbackRecord, FeedbackRequest};
 
+use super::{KeyInfo, StoreError, event_from_name, event_name, new_namespace, role_from_name};
 use crate::auth::{Caller, Role};
 
 /// File name of the database inside the data dir.
 pub const DATABASE_FILE: &str = "hapa.sqlite3";
 
-/// The store could not do what was asked.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// The database failed (IO, corruption, busy beyond the timeout...).
-    #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
-    /// A key with this name already exists.
-    #[error("a key named {0:?} already exists; pick another name or revoke it first")]
-    DuplicateName(String),
-    /// A stored feedback event is not one this server knows (a newer server wrote it?).
-    #[error("stored feedback event {0:?} is unknown to this server")]
-    UnknownEvent(String),
-    /// A stored role is not one this server knows (a newer server wrote it?).
-    #[error("stored role {0:?} is unknown to this server")]
-    UnknownRole(String),
-}
-
-/// One API key as listed (never the key itself).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyInfo {
-    /// Store id; owner of what the key creates.
-    pub id: i64,
-    /// Human name, unique.
-    pub name: String,
-    /// What the key may do.
-    pub role: Role,
-    /// The key's first characters, to recognise it.
-    pub hint: String,
-    /// When it was created (UTC, ISO 8601).
-    pub created_at: String,
-    /// When it was revoked, if it was.
-    pub revoked_at: Option<String>,
-}
-
-/// Handle to the database; cheap to clone (a pool).
+/// A pool of connections to the database file.
 #[derive(Debug, Clone)]
-pub struct Store {
+pub(super) struct Sqlite {
     pool: SqlitePool,
+    path: PathBuf,
 }
 
 const SCHEMA: &str = "
@@ -82,13 +48,18 @@ CREATE TABLE IF NOT EXISTS response_cache (
     written_ms  INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS response_cache_by_age ON response_cache (written_ms);
+CREATE TABLE IF NOT EXISTS store_meta (
+    name   TEXT PRIMARY KEY,
+    value  TEXT NOT NULL
+);
 ";
 
-impl Store {
-    /// Opens (creating if needed) the SQLite database in `data_dir`.
-    pub async fn open_sqlite(data_dir: &Path) -> Result<Self, StoreError> {
+impl Sqlite {
+    /// Opens (creating if needed) the database in `data_dir`.
+    pub(super) async fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        let path = data_dir.join(DATABASE_FILE);
         let options = SqliteConnectOptions::new()
-            .filename(data_dir.join(DATABASE_FILE))
+            .filename(&path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
@@ -96,11 +67,32 @@ impl Store {
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
         sqlx::raw_sql(SCHEMA).execute(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self { pool, path })
+    }
+
+    /// The database file.
+    pub(super) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The database's namespace id, made on first use (see `Store::namespace`).
+    pub(super) async fn namespace(&self) -> Result<String, StoreError> {
+        sqlx::query("INSERT INTO store_meta (name, value) VALUES ('namespace', ?) ON CONFLICT (name) DO NOTHING")
+            .bind(new_namespace()?)
+            .execute(&self.pool)
+            .await?;
+        let row = sqlx::query("SELECT value FROM store_meta WHERE name = 'namespace'").fetch_one(&self.pool).await?;
+        Ok(row.get(0))
     }
 
     /// Stores a new key by its digest.
-    pub async fn create_key(&self, name: &str, role: Role, digest: &str, hint: &str) -> Result<KeyInfo, StoreError> {
+    pub(super) async fn create_key(
+        &self,
+        name: &str,
+        role: Role,
+        digest: &str,
+        hint: &str,
+    ) -> Result<KeyInfo, StoreError> {
         let inserted = sqlx::query("INSERT INTO api_keys (name, role, digest, hint) VALUES (?, ?, ?, ?) RETURNING id")
             .bind(name)
             .bind(role.as_str())
@@ -120,17 +112,16 @@ impl Store {
     }
 
     /// Every key, oldest first.
-    pub async fn list_keys(&self) -> Result<Vec<KeyInfo>, StoreError> {
+    pub(super) async fn list_keys(&self) -> Result<Vec<KeyInfo>, StoreError> {
         let rows = sqlx::query("SELECT id, name, role, hint, created_at, revoked_at FROM api_keys ORDER BY id")
             .fetch_all(&self.pool)
             .await?;
         rows.into_iter()
             .map(|row| {
-                let role: String = row.get("role");
                 Ok(KeyInfo {
                     id: row.get("id"),
                     name: row.get("name"),
-                    role: Role::from_str(&role).map_err(|_| StoreError::UnknownRole(role))?,
+                    role: role_from_name(row.get("role"))?,
                     hint: row.get("hint"),
                     created_at: row.get("created_at"),
                     revoked_at: row.get("revoked_at"),
@@ -140,7 +131,7 @@ impl Store {
     }
 
     /// Revokes the key named `name`; `false` when there is no such active key.
-    pub async fn revoke_key(&self, name: &str) -> Result<bool, StoreError> {
+    pub(super) async fn revoke_key(&self, name: &str) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "UPDATE api_keys SET revoked_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now') \
              WHERE name = ? AND revoked_at IS NULL",
@@ -148,27 +139,21 @@ impl Store {
         .bind(name)
         .execute(&self.pool)
         .await?;
+        crate::key_cache::note_revocation(&self.path).map_err(sqlx::Error::Io)?;
         Ok(done.rows_affected() == 1)
     }
 
     /// The caller a key digest belongs to, unless unknown or revoked.
-    pub async fn caller_for_digest(&self, digest: &str) -> Result<Option<Caller>, StoreError> {
+    pub(super) async fn caller_for_digest(&self, digest: &str) -> Result<Option<Caller>, StoreError> {
         let row = sqlx::query("SELECT id, role FROM api_keys WHERE digest = ? AND revoked_at IS NULL")
             .bind(digest)
             .fetch_optional(&self.pool)
             .await?;
-        row.map(|row| {
-            let role: String = row.get("role");
-            Ok(Caller {
-                key_id: row.get("id"),
-                role: Role::from_str(&role).map_err(|_| StoreError::UnknownRole(role))?,
-            })
-        })
-        .transpose()
+        row.map(|row| Ok(Caller { key_id: row.get("id"), role: role_from_name(row.get("role"))? })).transpose()
     }
 
     /// Stores one feedback; when this returns, it is on disk (`synchronous=FULL`).
-    pub async fn record_feedback(&self, key_id: i64, feedback: &FeedbackRequest) -> Result<i64, StoreError> {
+    pub(super) async fn record_feedback(&self, key_id: i64, feedback: &FeedbackRequest) -> Result<i64, StoreError> {
         let row = sqlx::query(
             "INSERT INTO feedback (key_id, request_id, completion_id, event, comment) \
              VALUES (?, ?, ?, ?, ?) RETURNING id",
@@ -184,7 +169,7 @@ impl Store {
     }
 
     /// Every stored feedback, oldest first.
-    pub async fn all_feedback(&self) -> Result<Vec<FeedbackRecord>, StoreError> {
+    pub(super) async fn all_feedback(&self) -> Result<Vec<FeedbackRecord>, StoreError> {
         let rows = sqlx::query(
             "SELECT f.id, k.name, f.request_id, f.completion_id, f.event, f.comment, f.created_at \
              FROM feedback f JOIN api_keys k ON k.id = f.key_id ORDER BY f.id",
@@ -193,14 +178,13 @@ impl Store {
         .await?;
         rows.into_iter()
             .map(|row| {
-                let event: String = row.get(4);
                 Ok(FeedbackRecord {
                     id: row.get(0),
                     key_name: row.get(1),
                     feedback: FeedbackRequest {
                         request_id: row.get(2),
                         completion_id: row.get(3),
-                        event: event_from_name(&event).ok_or(StoreError::UnknownEvent(event))?,
+                        event: event_from_name(row.get(4))?,
                         comment: row.get(5),
                     },
                     created_at: row.get(6),
@@ -210,13 +194,11 @@ impl Store {
     }
 }
 
-/// The response cache's table: answers as JSON by key digest, each with the API key it belongs
-/// to and when it was written (milliseconds since the Unix epoch). Freshness is decided by the
-/// reader's TTL, not stored, so a server restarted with a shorter TTL serves nothing older.
-impl Store {
+/// The response cache's table (see `Store::cached_response`).
+impl Sqlite {
     /// The body and write time of the answer `owner` has under `key`, if it was written after
     /// `fresh_after_ms` and not after `now_ms` (a clock that stepped back finds nothing).
-    pub async fn cached_response(
+    pub(super) async fn cached_response(
         &self,
         key: &[u8],
         owner: i64,
@@ -237,7 +219,7 @@ impl Store {
     }
 
     /// Stores `body` as `owner`'s answer under `key`, replacing any older one.
-    pub async fn store_cached_response(
+    pub(super) async fn store_cached_response(
         &self,
         key: &[u8],
         owner: i64,
@@ -260,7 +242,7 @@ impl Store {
 
     /// Deletes the answers written at or before `stale_at_ms`, and all but the newest `keep`;
     /// how many were deleted.
-    pub async fn sweep_cached_responses(&self, stale_at_ms: i64, keep: u64) -> Result<u64, StoreError> {
+    pub(super) async fn sweep_cached_responses(&self, stale_at_ms: i64, keep: u64) -> Result<u64, StoreError> {
         let done = sqlx::query(
             "DELETE FROM response_cache WHERE written_ms <= ? OR key IN \
              (SELECT key FROM response_cache ORDER BY written_ms DESC LIMIT -1 OFFSET ?)",
@@ -271,20 +253,4 @@ impl Store {
         .await?;
         Ok(done.rows_affected())
     }
-}
-
-const EVENTS: [(FeedbackEvent, &str); 5] = [
-    (FeedbackEvent::View, "view"),
-    (FeedbackEvent::Accept, "accept"),
-    (FeedbackEvent::Dismiss, "dismiss"),
-    (FeedbackEvent::Up, "up"),
-    (FeedbackEvent::Down, "down"),
-];
-
-fn event_name(event: FeedbackEvent) -> &'static str {
-    EVENTS.iter().find(|(e, _)| *e == event).map_or("view", |(_, name)| name)
-}
-
-fn event_from_name(name: &str) -> Option<FeedbackEvent> {
-    EVENTS.iter().find(|(_, n)| *n == name).map(|(event, _)| *event)
 }

@@ -1,13 +1,10 @@
-//! The response cache through the real `hapa-server` binary on a loopback port. The model is a
-//! fake OpenAI-compatible server in this process that always writes the same code and counts
-//! the requests it gets, so a hit is seen as a request that never reached the model.
+//! The response cache through the real `hapa-server` binary on a loopback port. The model is
+//! [`CountingModel`], an OpenAI-compatible server in this process that always writes the same
+//! code and counts the requests it gets, so a hit is seen as a request that never reached it.
 
 mod common;
 
-use std::io::{Read, Write};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
+use common::services::CountingModel;
 use common::{Server, error_of};
 use hapa_protocol::api::{CompleteResponse, GenerateResponse, GenerateStatus, StatsResponse};
 use reqwest::StatusCode;
@@ -15,81 +12,6 @@ use serde_json::{Value, json};
 
 const COMPLETE: &str = "/api/v1/code/complete";
 const GENERATE: &str = "/api/v1/code/generate";
-
-/// What the fake model answers a question with (a chat answer: the code is its fenced block).
-const ANSWER: &str = "Here it is:\n```python\ndef total(numbers):\n    return sum(numbers)\n```\n";
-
-/// A fake model server: answers questions with [`ANSWER`] (with no code when the question
-/// mentions "nothing"), completions with `a + b`, and counts what it was asked.
-struct FakeModel {
-    base: String,
-    requests: Arc<AtomicUsize>,
-}
-
-impl FakeModel {
-    fn start() -> Self {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let base = format!("http://{}/v1", listener.local_addr().unwrap());
-        let requests = Arc::new(AtomicUsize::new(0));
-        let counted = requests.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(stream) = stream else { return };
-                counted.fetch_add(1, Ordering::SeqCst);
-                std::thread::spawn(move || answer(stream));
-            }
-        });
-        Self { base, requests }
-    }
-
-    /// Requests the model has been sent so far.
-    fn requests(&self) -> usize {
-        self.requests.load(Ordering::SeqCst)
-    }
-
-    /// The flags that make a hapa-server ask this model.
-    fn flags(&self) -> Vec<&str> {
-        vec!["--provider", "openai", "--openai-base-url", &self.base, "--openai-model", "fake-model"]
-    }
-
-    /// A hapa-server that asks this model, with `extra` flags.
-    fn server(&self, extra: &[&str]) -> Server {
-        Server::start_with(&[self.flags().as_slice(), extra].concat())
-    }
-}
-
-/// Reads one request and answers it as a whole JSON body (the server accepts that in place of
-/// a stream), then closes the connection.
-fn answer(mut stream: std::net::TcpStream) {
-    let mut request = Vec::new();
-    let mut buffer = [0u8; 4096];
-    let (head, body) = loop {
-        let Ok(read @ 1..) = stream.read(&mut buffer) else { return };
-        request.extend_from_slice(&buffer[..read]);
-        let text = String::from_utf8_lossy(&request).into_owned();
-        let Some(end) = text.find("\r\n\r\n") else { continue };
-        let length = text[..end]
-            .lines()
-            .find_map(|line| line.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned()))
-            .and_then(|value| value.parse::<usize>().ok())
-            .unwrap_or(0);
-        if request.len() >= end + 4 + length {
-            break (text[..end].to_owned(), text[end + 4..].to_owned());
-        }
-    };
-    let answer = if head.starts_with("POST /v1/chat/completions") {
-        let content = if body.contains("nothing") { "" } else { ANSWER };
-        json!({ "choices": [{ "message": { "role": "assistant", "content": content }, "finish_reason": "stop" }] })
-    } else {
-        json!({ "choices": [{ "text": "a + b", "finish_reason": "stop" }] })
-    };
-    let answer = answer.to_string();
-    let _ = write!(
-        stream,
-        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
-        answer.len()
-    );
-}
 
 fn question(text: &str) -> Value {
     json!({ "user_question": text, "code_context": "import math\n", "language": "python" })
@@ -124,7 +46,7 @@ fn events(body: &str) -> Vec<(String, String)> {
 
 #[tokio::test]
 async fn a_repeated_request_hits_the_cache_and_another_owner_does_not() {
-    let model = FakeModel::start();
+    let model = CountingModel::start();
     let server = model.server(&[]);
     let ada = server.key("ada", "user");
     let bob = server.key("bob", "user");
@@ -183,7 +105,7 @@ async fn a_repeated_request_hits_the_cache_and_another_owner_does_not() {
 
 #[tokio::test]
 async fn a_restarted_server_answers_from_the_database() {
-    let model = FakeModel::start();
+    let model = CountingModel::start();
     let mut server = model.server(&[]);
     let key = server.key("cy", "user");
     // Streamed on a miss: the answer is cached once its done event is sent.
@@ -206,7 +128,7 @@ async fn a_restarted_server_answers_from_the_database() {
 
 #[tokio::test]
 async fn a_server_restarted_on_another_model_does_not_answer_from_the_old_ones_cache() {
-    let model = FakeModel::start();
+    let model = CountingModel::start();
     let mut server = model.server(&[]);
     let key = server.key("di", "user");
     let response = server.post(GENERATE, Some(&key), &[], &question("sum")).await;
@@ -214,7 +136,7 @@ async fn a_server_restarted_on_another_model_does_not_answer_from_the_old_ones_c
 
     // The same data dir (so the same cache table), another upstream model: asked afresh.
     let other: Vec<&str> =
-        model.flags().into_iter().map(|flag| if flag == "fake-model" { "other-model" } else { flag }).collect();
+        model.flags().into_iter().map(|flag| if flag == "counting-model" { "other-model" } else { flag }).collect();
     server.restart(&other);
     let response = server.post(GENERATE, Some(&key), &[], &question("sum")).await;
     assert_eq!(cache_header(&response), Some("miss"), "another model's answer is not reused");
@@ -228,7 +150,7 @@ async fn a_server_restarted_on_another_model_does_not_answer_from_the_old_ones_c
 
 #[tokio::test]
 async fn a_ttl_of_zero_turns_the_cache_off() {
-    let model = FakeModel::start();
+    let model = CountingModel::start();
     let server = model.server(&["--cache-ttl-secs", "0"]);
     let banner = server.banner(3).join("\n");
     assert!(banner.contains("hapa-server response cache: off"), "{banner}");
@@ -245,7 +167,7 @@ async fn a_ttl_of_zero_turns_the_cache_off() {
 
 #[tokio::test]
 async fn answers_without_code_are_not_cached() {
-    let model = FakeModel::start();
+    let model = CountingModel::start();
     let server = model.server(&[]);
     let key = server.key("eve", "user");
     for _ in 0..2 {
@@ -259,7 +181,7 @@ async fn answers_without_code_are_not_cached() {
 
 #[tokio::test]
 async fn a_hit_still_needs_a_key_and_counts_against_its_quota() {
-    let model = FakeModel::start();
+    let model = CountingModel::start();
     let server = model.server(&["--rate-limit-user", "2"]);
     let key = server.key("fay", "user");
     let response = server.post(GENERATE, Some(&key), &[], &question("sum")).await;

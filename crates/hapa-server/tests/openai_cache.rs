@@ -1,79 +1,13 @@
 //! The response cache on the OpenAI-compatible routes, through the real `hapa-server` binary.
-//! The model is a fake OpenAI-compatible server in this process that counts the requests it
-//! gets, so a hit is seen as a request that never reached it.
+//! The model is [`CountingModel`], which counts the requests it gets, so a hit is seen as a
+//! request that never reached it.
 
 mod common;
 
-use std::io::{Read, Write};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use common::Server;
+use common::services::CountingModel;
 use hapa_protocol::api::{OpenAiChatResponse, OpenAiCompletionResponse};
 use serde_json::{Value, json};
-
-/// A fake model: chat answers with a code block, completions with `a + b`.
-struct FakeModel {
-    base: String,
-    requests: Arc<AtomicUsize>,
-}
-
-impl FakeModel {
-    fn start() -> Self {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let base = format!("http://{}/v1", listener.local_addr().unwrap());
-        let requests = Arc::new(AtomicUsize::new(0));
-        let counted = requests.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(stream) = stream else { return };
-                counted.fetch_add(1, Ordering::SeqCst);
-                std::thread::spawn(move || answer(stream));
-            }
-        });
-        Self { base, requests }
-    }
-
-    fn requests(&self) -> usize {
-        self.requests.load(Ordering::SeqCst)
-    }
-
-    fn server(&self) -> Server {
-        Server::start_with(&["--provider", "openai", "--openai-base-url", &self.base, "--openai-model", "fake-model"])
-    }
-}
-
-/// Reads one request and answers it as a whole JSON body, then closes the connection.
-fn answer(mut stream: std::net::TcpStream) {
-    let mut request = Vec::new();
-    let mut buffer = [0u8; 4096];
-    let head = loop {
-        let Ok(read @ 1..) = stream.read(&mut buffer) else { return };
-        request.extend_from_slice(&buffer[..read]);
-        let text = String::from_utf8_lossy(&request).into_owned();
-        let Some(end) = text.find("\r\n\r\n") else { continue };
-        let length = text[..end]
-            .lines()
-            .find_map(|line| line.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned()))
-            .and_then(|value| value.parse::<usize>().ok())
-            .unwrap_or(0);
-        if request.len() >= end + 4 + length {
-            break text[..end].to_owned();
-        }
-    };
-    let answer = if head.starts_with("POST /v1/chat/completions") {
-        let content = "```python\ndef total(numbers):\n    return sum(numbers)\n```\n";
-        json!({ "choices": [{ "message": { "role": "assistant", "content": content }, "finish_reason": "stop" }] })
-    } else {
-        json!({ "choices": [{ "text": "a + b", "finish_reason": "stop" }] })
-    };
-    let answer = answer.to_string();
-    let _ = write!(
-        stream,
-        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
-        answer.len()
-    );
-}
 
 fn cache_header(response: &reqwest::Response) -> Option<String> {
     response.headers().get("x-hapa-cache").map(|value| value.to_str().unwrap().to_owned())
@@ -92,8 +26,8 @@ async fn ask(server: &Server, path: &str, key: &str, body: &Value) -> (Option<St
 
 #[tokio::test]
 async fn a_repeated_chat_hits_the_cache_and_another_owner_does_not() {
-    let model = FakeModel::start();
-    let server = model.server();
+    let model = CountingModel::start();
+    let server = model.server(&[]);
     let ada = server.key("ada", "user");
     let bob = server.key("bob", "user");
     let chat = json!({ "messages": [{ "role": "user", "content": "sum a list" }], "temperature": 0 });
@@ -124,8 +58,8 @@ async fn a_repeated_chat_hits_the_cache_and_another_owner_does_not() {
 
 #[tokio::test]
 async fn completions_are_cached_when_greedy_or_seeded_and_never_when_streamed_or_random() {
-    let model = FakeModel::start();
-    let server = model.server();
+    let model = CountingModel::start();
+    let server = model.server(&[]);
     let key = server.key("cy", "user");
     let greedy = json!({ "prompt": "def add(a, b):\n    return ", "temperature": 0, "max_tokens": 8 });
     let (cache, _, first) = ask(&server, "/v1/completions", &key, &greedy).await;

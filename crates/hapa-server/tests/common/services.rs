@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use super::{TempDir, hapa_server};
+use super::{Server, TempDir, hapa_server};
 
 /// What to do when a server's binaries are missing.
 const SETUP: &str = "run `cargo xtask setup` (it installs the Debian packages postgresql and redis-server)";
@@ -281,8 +281,12 @@ fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
 }
 
-/// An OpenAI-compatible model server that answers every completion with `a + b` and counts the
-/// requests it gets, so a cache hit is seen as a request that never reached it.
+/// What [`CountingModel`] answers a chat question with (the code is its fenced block).
+pub const CHAT_ANSWER: &str = "Here it is:\n```python\ndef total(numbers):\n    return sum(numbers)\n```\n";
+
+/// An OpenAI-compatible model server that answers chat questions with [`CHAT_ANSWER`] (with no
+/// code when the question mentions "nothing"), completions with `a + b`, and counts the requests
+/// it gets, so a cache hit is seen as a request that never reached it.
 pub struct CountingModel {
     base: String,
     requests: Arc<AtomicUsize>,
@@ -298,7 +302,7 @@ impl CountingModel {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { return };
                 counted.fetch_add(1, Ordering::SeqCst);
-                std::thread::spawn(move || answer_completion(stream));
+                std::thread::spawn(move || answer(stream));
             }
         });
         Self { base, requests }
@@ -309,20 +313,26 @@ impl CountingModel {
         self.requests.load(Ordering::SeqCst)
     }
 
-    /// The flags that make a hapa-server ask it.
+    /// The flags that make a hapa-server ask it (as the model `counting-model`).
     pub fn flags(&self) -> Vec<&str> {
         vec!["--provider", "openai", "--openai-base-url", &self.base, "--openai-model", "counting-model"]
     }
+
+    /// A hapa-server that asks it, with `extra` flags.
+    pub fn server(&self, extra: &[&str]) -> Server {
+        Server::start_with(&[self.flags().as_slice(), extra].concat())
+    }
 }
 
-/// Reads one request and answers it with a whole JSON completion, then closes the connection.
-fn answer_completion(mut stream: TcpStream) {
+/// Reads one request and answers it as a whole JSON body (hapa-server accepts that in place of a
+/// stream), then closes the connection.
+fn answer(mut stream: TcpStream) {
     let mut request = Vec::new();
     let mut buffer = [0u8; 4096];
-    loop {
+    let (head, body) = loop {
         let Ok(read @ 1..) = stream.read(&mut buffer) else { return };
         request.extend_from_slice(&buffer[..read]);
-        let text = String::from_utf8_lossy(&request);
+        let text = String::from_utf8_lossy(&request).into_owned();
         let Some(end) = text.find("\r\n\r\n") else { continue };
         let length = text[..end]
             .lines()
@@ -330,10 +340,16 @@ fn answer_completion(mut stream: TcpStream) {
             .and_then(|value| value.parse::<usize>().ok())
             .unwrap_or(0);
         if request.len() >= end + 4 + length {
-            break;
+            break (text[..end].to_owned(), text[end + 4..].to_owned());
         }
-    }
-    let answer = serde_json::json!({ "choices": [{ "text": "a + b", "finish_reason": "stop" }] }).to_string();
+    };
+    let answer = if head.starts_with("POST /v1/chat/completions") {
+        let content = if body.contains("nothing") { "" } else { CHAT_ANSWER };
+        serde_json::json!({ "choices": [{ "message": { "role": "assistant", "content": content }, "finish_reason": "stop" }] })
+    } else {
+        serde_json::json!({ "choices": [{ "text": "a + b", "finish_reason": "stop" }] })
+    };
+    let answer = answer.to_string();
     let _ = write!(
         stream,
         "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",

@@ -7,7 +7,7 @@ mod common;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::services::{Instance, Postgres};
+use common::services::{CountingModel, Instance, Postgres, Redis};
 use common::{TempDir, cli, error_of, hapa_server};
 use hapa_protocol::api::{FeedbackEvent, FeedbackRecord, FeedbackResponse};
 use hapa_server::store::Store;
@@ -27,6 +27,20 @@ async fn validate(instance: &Instance, key: &str) -> reqwest::Response {
         .send()
         .await
         .unwrap()
+}
+
+async fn complete(instance: &Instance, key: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(instance.url("/api/v1/code/complete"))
+        .header("X-API-Key", key)
+        .json(&json!({ "prefix": "def add(a, b):\n    return ", "language": "python" }))
+        .send()
+        .await
+        .unwrap()
+}
+
+fn header<'a>(response: &'a reqwest::Response, name: &str) -> &'a str {
+    response.headers().get(name).map_or("", |value| value.to_str().unwrap())
 }
 
 /// `hapa-server ARGS...` on `data`, which must fail; its stderr.
@@ -151,4 +165,43 @@ fn a_database_url_that_is_not_postgres_is_refused_clearly() {
     let stderr = failure(&data, &["--database-url", &nobody, "keys", "list"]);
     assert!(stderr.contains("cannot open the PostgreSQL database at hapa@127.0.0.1:"), "{stderr}");
     assert!(!stderr.contains("secret"), "the password is never shown: {stderr}");
+}
+
+/// The scale-out setup as deployed: two instances with nothing on disk in common (a data dir
+/// each, as on two hosts), one PostgreSQL and one Redis. A key made once works on both, an
+/// answer cached through one is a hit on the other, and both count down one quota.
+#[tokio::test]
+async fn instances_on_two_hosts_share_keys_answers_and_quotas_through_postgres_and_redis() {
+    let postgres = Postgres::start();
+    let redis = Redis::start();
+    let model = CountingModel::start();
+    let (host_a, host_b) = (TempDir::new(), TempDir::new());
+    for host in [&host_a, &host_b] {
+        std::fs::create_dir_all(&host.0).unwrap();
+    }
+    let created = cli(&host_a.0, &on(&postgres, &["keys", "create", "--name", "ada", "--role", "user"]));
+    let key = created.lines().last().unwrap().to_owned();
+    let redis_url = redis.url();
+    let flags = [on(&postgres, &["--redis-url", &redis_url, "--rate-limit-user", "4"]), model.flags()].concat();
+    let a = Instance::start(&host_a.0, "a", &flags);
+    let b = Instance::start(&host_b.0, "b", &flags);
+
+    let first = complete(&a, &key).await;
+    assert_eq!(first.status(), 200);
+    assert_eq!(header(&first, "x-hapa-cache"), "miss");
+    let second = complete(&b, &key).await;
+    assert_eq!(second.status(), 200);
+    assert_eq!(header(&second, "x-hapa-cache"), "hit", "written through a, found by b");
+    assert_eq!(model.requests(), 1, "the model was asked once");
+
+    // Two of the four requests a minute are used: one more on each, then both refuse.
+    for instance in [&a, &b] {
+        let response = validate(instance, &key).await;
+        assert_eq!(response.status(), 200);
+    }
+    for instance in [&a, &b] {
+        let limited = validate(instance, &key).await;
+        assert!(!header(&limited, "retry-after").is_empty(), "Retry-After on a 429");
+        assert_eq!(error_of(limited, StatusCode::TOO_MANY_REQUESTS).await.code, "rate_limited");
+    }
 }

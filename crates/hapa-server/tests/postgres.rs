@@ -7,7 +7,7 @@ mod common;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::services::{CountingModel, Instance, Postgres, Redis};
+use common::services::{CountingModel, Instance, Postgres, Redis, header};
 use common::{TempDir, cli, error_of, hapa_server};
 use hapa_protocol::api::{FeedbackEvent, FeedbackRecord, FeedbackResponse};
 use hapa_server::store::Store;
@@ -17,30 +17,6 @@ use serde_json::json;
 /// `--database-url URL` followed by `args`.
 fn on<'a>(postgres: &'a Postgres, args: &[&'a str]) -> Vec<&'a str> {
     [&["--database-url", postgres.url.as_str()], args].concat()
-}
-
-async fn validate(instance: &Instance, key: &str) -> reqwest::Response {
-    reqwest::Client::new()
-        .post(instance.url("/api/v1/code/validate"))
-        .header("X-API-Key", key)
-        .json(&json!({ "code": "x = 1" }))
-        .send()
-        .await
-        .unwrap()
-}
-
-async fn complete(instance: &Instance, key: &str) -> reqwest::Response {
-    reqwest::Client::new()
-        .post(instance.url("/api/v1/code/complete"))
-        .header("X-API-Key", key)
-        .json(&json!({ "prefix": "def add(a, b):\n    return ", "language": "python" }))
-        .send()
-        .await
-        .unwrap()
-}
-
-fn header<'a>(response: &'a reqwest::Response, name: &str) -> &'a str {
-    response.headers().get(name).map_or("", |value| value.to_str().unwrap())
 }
 
 /// `hapa-server ARGS...` on `data`, which must fail; its stderr.
@@ -72,8 +48,8 @@ async fn keys_feedback_and_revocation_are_shared_by_instances_on_one_database() 
     assert_eq!(store_line, format!("hapa-server store: PostgreSQL at hapa@127.0.0.1:{port}/postgres"));
     assert!(!data.0.join(hapa_server::store::DATABASE_FILE).exists(), "no SQLite database beside PostgreSQL");
 
-    assert_eq!(validate(&a, &key).await.status(), 200);
-    assert_eq!(validate(&b, &key).await.status(), 200);
+    assert_eq!(a.validate(&key).await.status(), 200);
+    assert_eq!(b.validate(&key).await.status(), 200);
     let body = json!({ "request_id": "req-1", "event": "up", "comment": "spot on ✓" });
     let created = reqwest::Client::new()
         .post(b.url("/api/v1/feedback"))
@@ -101,7 +77,7 @@ async fn keys_feedback_and_revocation_are_shared_by_instances_on_one_database() 
     assert_eq!(store.caller_for_digest(&digest).await.unwrap(), None, "revoked when `keys revoke` returns");
     for instance in [&a, &b] {
         for _ in 0..3 {
-            let refused = error_of(validate(instance, &key).await, StatusCode::UNAUTHORIZED).await;
+            let refused = error_of(instance.validate(&key).await, StatusCode::UNAUTHORIZED).await;
             assert_eq!(refused.code, "invalid_api_key");
         }
     }
@@ -186,21 +162,21 @@ async fn instances_on_two_hosts_share_keys_answers_and_quotas_through_postgres_a
     let a = Instance::start(&host_a.0, "a", &flags);
     let b = Instance::start(&host_b.0, "b", &flags);
 
-    let first = complete(&a, &key).await;
+    let first = a.complete(&key).await;
     assert_eq!(first.status(), 200);
     assert_eq!(header(&first, "x-hapa-cache"), "miss");
-    let second = complete(&b, &key).await;
+    let second = b.complete(&key).await;
     assert_eq!(second.status(), 200);
     assert_eq!(header(&second, "x-hapa-cache"), "hit", "written through a, found by b");
     assert_eq!(model.requests(), 1, "the model was asked once");
 
     // Two of the four requests a minute are used: one more on each, then both refuse.
     for instance in [&a, &b] {
-        let response = validate(instance, &key).await;
+        let response = instance.validate(&key).await;
         assert_eq!(response.status(), 200);
     }
     for instance in [&a, &b] {
-        let limited = validate(instance, &key).await;
+        let limited = instance.validate(&key).await;
         assert!(!header(&limited, "retry-after").is_empty(), "Retry-After on a 429");
         assert_eq!(error_of(limited, StatusCode::TOO_MANY_REQUESTS).await.code, "rate_limited");
     }

@@ -7,41 +7,15 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::services::{CountingModel, Instance, Redis};
+use common::services::{CountingModel, Instance, Redis, header};
 use common::{TempDir, create_key, error_of};
 use reqwest::StatusCode;
 use serde_json::json;
-
-const COMPLETE: &str = "/api/v1/code/complete";
 
 fn data_dir() -> TempDir {
     let data = TempDir::new();
     std::fs::create_dir_all(&data.0).unwrap();
     data
-}
-
-async fn validate(instance: &Instance, key: &str) -> reqwest::Response {
-    reqwest::Client::new()
-        .post(instance.url("/api/v1/code/validate"))
-        .header("X-API-Key", key)
-        .json(&json!({ "code": "x = 1" }))
-        .send()
-        .await
-        .unwrap()
-}
-
-async fn complete(instance: &Instance, key: &str) -> reqwest::Response {
-    reqwest::Client::new()
-        .post(instance.url(COMPLETE))
-        .header("X-API-Key", key)
-        .json(&json!({ "prefix": "def add(a, b):\n    return ", "language": "python" }))
-        .send()
-        .await
-        .unwrap()
-}
-
-fn header<'a>(response: &'a reqwest::Response, name: &str) -> &'a str {
-    response.headers().get(name).map_or("", |value| value.to_str().unwrap())
 }
 
 /// The value of the metric line that starts with `series` (name and labels).
@@ -72,13 +46,13 @@ async fn instances_on_one_database_share_each_keys_quota_exactly() {
 
     // Taking turns, the two instances count down one quota.
     for n in 0..10 {
-        let response = validate([&a, &b][n % 2], &ada).await;
+        let response = [&a, &b][n % 2].validate(&ada).await;
         assert_eq!(response.status(), 200, "request {n}");
         assert_eq!(header(&response, "ratelimit-policy"), "\"per-key\";q=10;w=60");
         assert_eq!(header(&response, "ratelimit"), format!("\"per-key\";r={}", 9 - n), "request {n}");
     }
     for instance in [&a, &b] {
-        let limited = validate(instance, &ada).await;
+        let limited = instance.validate(&ada).await;
         // One request comes back every 6 s.
         let retry_after: u64 = header(&limited, "retry-after").parse().unwrap();
         assert!((1..=6).contains(&retry_after), "Retry-After {retry_after}");
@@ -114,7 +88,7 @@ async fn instances_on_one_database_share_each_keys_quota_exactly() {
     let other = data_dir();
     let zed = create_key(&other.0, "zed", "user");
     let c = Instance::start(&other.0, "c", &flags);
-    let response = validate(&c, &zed).await;
+    let response = c.validate(&zed).await;
     assert_eq!(response.status(), 200);
     assert_eq!(header(&response, "ratelimit"), "\"per-key\";r=9");
 }
@@ -133,17 +107,17 @@ async fn an_answer_cached_through_one_instance_is_a_hit_on_another_for_its_owner
     let line = a.banner_line("hapa-server response cache:");
     assert!(line.contains(&format!("over Redis at 127.0.0.1:{}/0", redis.port)), "{line}");
 
-    let first = complete(&a, &ada).await;
+    let first = a.complete(&ada).await;
     assert_eq!((first.status().as_u16(), header(&first, "x-hapa-cache")), (200, "miss"));
     assert_eq!(model.requests(), 1);
     // B has never seen the request: its hit comes from Redis.
-    let shared = complete(&b, &ada).await;
+    let shared = b.complete(&ada).await;
     assert_eq!((shared.status().as_u16(), header(&shared, "x-hapa-cache")), (200, "hit"));
     let answer: serde_json::Value = shared.json().await.unwrap();
     assert_eq!(answer["completions"][0]["text"], "a + b");
     assert_eq!(model.requests(), 1, "a hit never reaches the model");
     // The same request from another key is that key's own.
-    let other_owner = complete(&b, &bob).await;
+    let other_owner = b.complete(&bob).await;
     assert_eq!((other_owner.status().as_u16(), header(&other_owner, "x-hapa-cache")), (200, "miss"));
     assert_eq!(model.requests(), 2);
 }
@@ -167,20 +141,20 @@ async fn without_redis_requests_are_served_per_instance_until_it_is_back() {
 
     redis.kill();
     for n in 0..20 {
-        assert_eq!(validate(&a, &root).await.status(), 200, "request {n} without Redis");
+        assert_eq!(a.validate(&root).await.status(), 200, "request {n} without Redis");
     }
     // Each instance limits on its own: A's five and B's five.
     for instance in [&a, &b] {
         for n in 0..5 {
-            let response = validate(instance, &ada).await;
+            let response = instance.validate(&ada).await;
             assert_eq!(response.status(), 200, "request {n}");
             assert_eq!(header(&response, "ratelimit"), format!("\"per-key\";r={}", 4 - n));
         }
-        assert_eq!(validate(instance, &ada).await.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(instance.validate(&ada).await.status(), StatusCode::TOO_MANY_REQUESTS);
     }
     // The cache goes on in memory.
-    assert_eq!(header(&complete(&a, &dee).await, "x-hapa-cache"), "miss");
-    assert_eq!(header(&complete(&a, &dee).await, "x-hapa-cache"), "hit");
+    assert_eq!(header(&a.complete(&dee).await, "x-hapa-cache"), "miss");
+    assert_eq!(header(&a.complete(&dee).await, "x-hapa-cache"), "hit");
     assert_eq!(model.requests(), 1);
     let metrics = a.metrics(&root).await;
     assert!(metric(&metrics, "hapa_redis_fallbacks_total{use=\"cache\"}").unwrap() >= 2, "{metrics}");
@@ -204,8 +178,8 @@ async fn without_redis_requests_are_served_per_instance_until_it_is_back() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let before = metric(&a.metrics(&root).await, "hapa_redis_fallbacks_total{use=\"rate_limit\"}");
-    assert_eq!(header(&validate(&a, &cat).await, "ratelimit"), "\"per-key\";r=4");
-    assert_eq!(header(&validate(&b, &cat).await, "ratelimit"), "\"per-key\";r=3");
+    assert_eq!(header(&a.validate(&cat).await, "ratelimit"), "\"per-key\";r=4");
+    assert_eq!(header(&b.validate(&cat).await, "ratelimit"), "\"per-key\";r=3");
     let after = metric(&a.metrics(&root).await, "hapa_redis_fallbacks_total{use=\"rate_limit\"}");
     assert_eq!(before, after);
 }
@@ -220,7 +194,7 @@ async fn a_server_started_while_redis_is_down_serves_and_uses_it_once_it_answers
     let a = Instance::start(&data.0, "a", &["--redis-url", &url]);
     let line = a.banner_line("hapa-server Redis:");
     assert!(line.contains("unreachable for now: limiting per instance and caching in memory"), "{line}");
-    assert_eq!(validate(&a, &root).await.status(), 200);
+    assert_eq!(a.validate(&root).await.status(), 200);
     let metrics = a.metrics(&root).await;
     assert_eq!(metric(&metrics, "hapa_redis_up"), Some(0), "{metrics}");
     assert_eq!(logged(&a, "Redis is unreachable"), 1, "{}", a.log());

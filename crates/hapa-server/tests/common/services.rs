@@ -197,6 +197,11 @@ impl Drop for Redis {
     }
 }
 
+/// A header's value, or "" when it is absent.
+pub fn header<'a>(response: &'a reqwest::Response, name: &str) -> &'a str {
+    response.headers().get(name).map_or("", |value| value.to_str().unwrap())
+}
+
 /// A `hapa-server serve` on a data dir it does not own (several may share one), its log
 /// (stderr) kept in a file. Killed when dropped.
 pub struct Instance {
@@ -234,6 +239,21 @@ impl Instance {
             }
         });
         Self { child, base, log, banner }
+    }
+
+    /// `POST /api/v1/code/validate` of `x = 1` with `key`.
+    pub async fn validate(&self, key: &str) -> reqwest::Response {
+        self.post_json("/api/v1/code/validate", key, serde_json::json!({ "code": "x = 1" })).await
+    }
+
+    /// `POST /api/v1/code/complete` of a one-line body with `key`.
+    pub async fn complete(&self, key: &str) -> reqwest::Response {
+        let body = serde_json::json!({ "prefix": "def add(a, b):\n    return ", "language": "python" });
+        self.post_json("/api/v1/code/complete", key, body).await
+    }
+
+    async fn post_json(&self, path: &str, key: &str, body: serde_json::Value) -> reqwest::Response {
+        reqwest::Client::new().post(self.url(path)).header("X-API-Key", key).json(&body).send().await.unwrap()
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -57,6 +57,25 @@ pub fn create_key(data: &Path, name: &str, role: &str) -> String {
 
 pub const LOG_FILE: &str = "server.log";
 
+/// Reads the first line `child` (a `hapa-server serve` with piped stdout) prints, which must say
+/// where it listens, and keeps the lines after it (the banner) as they come: its base URL and
+/// those lines. `failure` words the panic for any other first line.
+pub fn listening(child: &mut Child, failure: impl FnOnce(&str) -> String) -> (String, Arc<Mutex<Vec<String>>>) {
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let Some(base) = line.trim().strip_prefix("hapa-server listening on ") else { panic!("{}", failure(&line)) };
+    let base = base.to_owned();
+    let banner = Arc::new(Mutex::new(Vec::new()));
+    let lines = banner.clone();
+    std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            lines.lock().unwrap().push(line);
+        }
+    });
+    (base, banner)
+}
+
 /// A running `hapa-server serve`, killed when dropped.
 pub struct Server {
     pub child: Child,
@@ -115,22 +134,7 @@ impl Server {
             command.stderr(std::fs::File::create(data.join(LOG_FILE)).unwrap());
         }
         let mut child = command.spawn().expect("hapa-server starts");
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
-        let base = line
-            .trim()
-            .strip_prefix("hapa-server listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_owned();
-        // The rest of what it prints, kept for [`Server::banner`].
-        let banner = Arc::new(Mutex::new(Vec::new()));
-        let lines = banner.clone();
-        std::thread::spawn(move || {
-            for line in stdout.lines().map_while(Result::ok) {
-                lines.lock().unwrap().push(line);
-            }
-        });
+        let (base, banner) = listening(&mut child, |line| format!("unexpected first line {line:?}"));
         (child, base, banner)
     }
 

@@ -4,7 +4,7 @@
 //! them), several `hapa-server serve` instances on one data dir, and a model that counts the
 //! requests it gets.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use super::{Server, TempDir, hapa_server};
+use super::{Server, TempDir, hapa_server, listening};
 
 /// What to do when a server's binaries are missing.
 const SETUP: &str = "run `cargo xtask setup` (it installs the Debian packages postgresql and redis-server)";
@@ -223,21 +223,8 @@ impl Instance {
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).unwrap());
         let mut child = command.spawn().expect("hapa-server starts");
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
-        let base = line
-            .trim()
-            .strip_prefix("hapa-server listening on ")
-            .unwrap_or_else(|| panic!("{name}: unexpected first line {line:?}; log: {}", read(&log)))
-            .to_owned();
-        let banner = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let lines = banner.clone();
-        std::thread::spawn(move || {
-            for line in stdout.lines().map_while(Result::ok) {
-                lines.lock().unwrap().push(line);
-            }
-        });
+        let (base, banner) =
+            listening(&mut child, |line| format!("{name}: unexpected first line {line:?}; log: {}", read(&log)));
         Self { child, base, log, banner }
     }
 

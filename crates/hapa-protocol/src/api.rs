@@ -431,6 +431,7 @@ pub struct OpenAiCompletionRequest {
     pub stream: Option<bool>,
     /// Makes sampling reproducible (with the same model).
     #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "whole::optional")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = openapi::seed))]
     pub seed: Option<u64>,
     /// Completions to write: only 1 is served.
     #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "whole::optional")]
@@ -504,6 +505,7 @@ pub struct OpenAiChatRequest {
     pub stream: Option<bool>,
     /// Makes sampling reproducible (with the same model).
     #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "whole::optional")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = openapi::seed))]
     pub seed: Option<u64>,
     /// Answers to write: only 1 is served.
     #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "whole::optional")]
@@ -793,6 +795,20 @@ pub mod openapi {
             .schema_type(Type::String)
             .enum_values(Some([super::PYTHON]))
             .description(Some("The source language; only \"python\" is served."))
+            .into()
+    }
+
+    /// `seed`: any whole number a u64 holds, or null. utoipa writes a u64 as `format: int64`,
+    /// which promises no more than 2^63 - 1 while the server takes up to 2^64 - 1: the bounds
+    /// are said here instead.
+    pub fn seed() -> Schema {
+        // A u64 is a usize where the server runs (64-bit); the document is only made there.
+        const _: () = assert!(usize::BITS == u64::BITS, "the OpenAPI document is made on 64-bit targets");
+        ObjectBuilder::new()
+            .schema_type([Type::Integer, Type::Null].into_iter().collect::<utoipa::openapi::schema::SchemaType>())
+            .minimum(Some(0))
+            .maximum(Some(utoipa::Number::UInt(usize::MAX)))
+            .description(Some("Makes sampling reproducible (with the same model)."))
             .into()
     }
 

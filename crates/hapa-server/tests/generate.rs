@@ -393,6 +393,15 @@ async fn the_openapi_document_describes_generation() {
     let schemas = &spec["components"]["schemas"];
     assert_eq!(schemas["GenerateRequest"]["properties"]["language"]["enum"], json!(["python"]));
     assert_eq!(schemas["CompleteRequest"]["properties"]["max_tokens"]["maximum"], json!(128));
+    // A seed is any u64, as the server reads it (not int64, which stops at 2^63 - 1).
+    for request in ["OpenAiCompletionRequest", "OpenAiChatRequest"] {
+        let seed = &schemas[request]["properties"]["seed"];
+        assert_eq!((&seed["minimum"], &seed["maximum"]), (&json!(0), &json!(u64::MAX)), "{request}");
+    }
+    let user = server.key("ivo", "user");
+    let past_u64 = json!({ "prompt": "x = ", "max_tokens": 1, "seed": 18_446_744_073_709_551_616.0_f64 });
+    let refused = server.post(COMPLETIONS, Some(&user), &[], &past_u64).await;
+    assert!(refused.status().is_client_error(), "a seed past u64 is refused: {}", refused.status());
 }
 
 /// A server whose provider is another hapa-server, through its OpenAI-compatible routes.

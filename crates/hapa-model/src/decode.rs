@@ -148,9 +148,9 @@ impl Sampler {
         Self { sampling, rng: ChaCha8Rng::seed_from_u64(seed) }
     }
 
-    /// The next token, never one of `banned`.
-    pub fn pick(&mut self, logits: &[f32], banned: &[TokenId]) -> TokenId {
-        let allowed = |index: &usize| !banned.contains(&(*index as TokenId));
+    /// The next token, one that `allowed` accepts.
+    pub fn pick(&mut self, logits: &[f32], allowed: impl Fn(TokenId) -> bool) -> TokenId {
+        let allowed = |index: &usize| allowed(*index as TokenId);
         match self.sampling {
             Sampling::Greedy => argmax(logits, allowed),
             Sampling::TopKTopP { temperature, top_k, top_p, .. } => {
@@ -198,6 +198,55 @@ fn argmax(logits: &[f32], allowed: impl Fn(&usize) -> bool) -> TokenId {
     best.0 as TokenId
 }
 
+/// Token healing. A prompt that ends inside a word (`os.path.jo`) or after a space (`x = `) ends
+/// on a token the trainer never saw there: the trainer's tokens for `join` or ` value` span the
+/// cursor. So the prompt stops before the last piece of the cursor's line, and the first
+/// generated tokens must spell that piece out again (any tokens do whose bytes agree with it),
+/// which lets the model pick `join` as one token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Healing {
+    pending: Vec<u8>,
+}
+
+impl Healing {
+    /// The piece of `prefix` to take out of the prompt and have the model write again: the last
+    /// pre-tokenizer piece of the cursor's line, unless that line holds nothing but indentation.
+    pub fn piece<'a>(tokenizer: &Tokenizer, prefix: &'a str) -> &'a str {
+        let line = cursor_line(prefix);
+        if line.trim().is_empty() {
+            return "";
+        }
+        // From the newline before the line, so the line's first piece splits as in the whole text.
+        let from = prefix.len() - line.len() - usize::from(prefix.len() > line.len());
+        tokenizer.last_piece(&prefix[from..])
+    }
+
+    /// Healing that must reproduce `piece`.
+    pub fn new(piece: &str) -> Self {
+        Self { pending: piece.as_bytes().to_vec() }
+    }
+
+    /// Whether a token whose text is `bytes` may come next: any token once the piece is written;
+    /// until then, one that agrees with what is left of it (a prefix of it, or running past it).
+    pub fn allows(&self, bytes: &[u8]) -> bool {
+        self.pending.is_empty()
+            || (!bytes.is_empty() && (bytes.starts_with(&self.pending) || self.pending.starts_with(bytes)))
+    }
+
+    /// Notes a chosen token's bytes; returns how many of them wrote the piece (the rest, if any,
+    /// is new text).
+    pub fn advance(&mut self, bytes: &[u8]) -> usize {
+        let written = bytes.len().min(self.pending.len());
+        self.pending.drain(..written);
+        written
+    }
+
+    /// Whether the piece is still being written.
+    pub fn is_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+}
+
 /// Applies the stop rules to the text generated so far: `Break` with the text to keep and the
 /// reason when decoding must end.
 /// `cursor_line` is the part of the cursor's line before the cursor.
@@ -235,6 +284,34 @@ pub fn check_stop(rules: &StopRules, cursor_line: &str, text: &str) -> ControlFl
         }
     }
     ControlFlow::Continue(())
+}
+
+/// Most bytes of source the line-ending check parses (a larger module is not checked).
+const LINE_CHECK_LIMIT: usize = 256 * 1024;
+
+/// Whether the cursor's line, completed by `text`, may end here: the module parses with it, or
+/// its syntax errors all lie away from this line and the next non-blank one (someone else's
+/// unfinished code, not this line's).
+pub fn line_is_complete(prefix: &str, text: &str, suffix: &str) -> bool {
+    if prefix.len() + text.len() + suffix.len() > LINE_CHECK_LIMIT {
+        return true;
+    }
+    let module = format!("{prefix}{text}{suffix}");
+    let line_start = prefix.rfind('\n').map_or(0, |i| i + 1);
+    let line_end = prefix.len() + text.len();
+    // The end of the next non-blank line, where an unclosed bracket's error shows.
+    let mut near_end = module.len();
+    let mut offset = line_end;
+    for line in module[line_end..].split_inclusive('\n').skip(1) {
+        offset += line.len();
+        if !line.trim().is_empty() {
+            near_end = offset;
+            break;
+        }
+    }
+    let rest_of_line = module[line_end..].split_inclusive('\n').next().map_or(0, str::len);
+    near_end = near_end.max(line_end + rest_of_line);
+    hapa_core::validate::module(&module).iter().all(|error| error.start < line_start || error.start > near_end)
 }
 
 /// The part of the cursor's line before the cursor.

@@ -19,6 +19,9 @@ use decode::{SpecialTokens, check_stop, cursor_line, fim_prompt};
 use network::{Network, Shape};
 use tokenizer::{TokenId, Tokenizer};
 
+/// How many times one completion may refuse to end its line while the module does not parse.
+const LINE_END_REFUSALS: usize = 8;
+
 /// Why a model could not be loaded or run.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
@@ -147,22 +150,25 @@ impl CodeModel {
         self.context_window
     }
 
-    /// The prompt tokens for a request (after truncation to the context window).
+    /// The prompt for a request (after truncation to the context window) and the piece of the
+    /// prefix it leaves for the model to write again (token healing, see [`decode::Healing`]).
     ///
     /// When the rest of the cursor's line is blank and only that line is wanted, the prompt is the
     /// prefix alone, left to right: the bundled model, briefly trained, continues text far better
     /// than it fills a middle (see MODEL_CARD), and nothing after the line can change that line.
-    pub fn prompt(&self, request: &CompletionRequest) -> Vec<TokenId> {
+    pub fn prompt<'a>(&self, request: &'a CompletionRequest) -> (Vec<TokenId>, &'a str) {
+        let healed = decode::Healing::piece(&self.tokenizer, &request.prefix);
+        let prefix = &request.prefix[..request.prefix.len() - healed.len()];
         let budget = self.context_window.saturating_sub(request.stop.max_tokens).max(16);
         let rest_of_line = request.suffix.split('\n').next().unwrap_or_default();
         if request.stop.end_of_line && rest_of_line.trim().is_empty() {
-            let left_to_right = decode::keep_last_lines(&self.tokenizer, &request.prefix, budget);
+            let left_to_right = decode::keep_last_lines(&self.tokenizer, prefix, budget);
             // An empty prefix has nothing to continue: the FIM layout is never empty.
             if !left_to_right.is_empty() {
-                return left_to_right;
+                return (left_to_right, healed);
             }
         }
-        fim_prompt(&self.tokenizer, self.special, &request.prefix, &request.suffix, budget)
+        (fim_prompt(&self.tokenizer, self.special, prefix, &request.suffix, budget), healed)
     }
 
     /// Completes a request. `on_text` sees each newly decoded piece of text as it arrives (before
@@ -173,7 +179,8 @@ impl CodeModel {
         request: &CompletionRequest,
         mut on_text: impl FnMut(&str) -> ControlFlow<()>,
     ) -> Result<Completion, ModelError> {
-        let prompt = self.prompt(request);
+        let (prompt, healed) = self.prompt(request);
+        let mut healing = decode::Healing::new(healed);
         let mut cache = self.network.new_cache()?;
         let mut sampler = decode::Sampler::new(request.sampling);
         let mut banned = vec![self.special.fim_prefix, self.special.fim_suffix, self.special.fim_middle];
@@ -184,19 +191,48 @@ impl CodeModel {
 
         let mut logits = self.network.feed(&mut cache, &prompt)?;
         let mut generated: Vec<TokenId> = Vec::new();
+        // Tokens spent writing the healed piece again do not count against `max_tokens`.
+        let mut healing_tokens = 0;
         let mut text = String::new();
         let mut cuts = Vec::new();
         let mut stop_reason = StopReason::MaxTokens;
-        while generated.len() < request.stop.max_tokens {
-            let token = sampler.pick(&logits, &banned);
+        // Syntax-aware line completion: the line may not end while it leaves the module broken
+        // around it (an unclosed bracket, a missing operand); the model's next choice is taken
+        // instead, a few times at most.
+        let line_guard = request.syntax_aware && request.stop.end_of_line;
+        let mut refusals_left = LINE_END_REFUSALS;
+        while generated.len() - healing_tokens < request.stop.max_tokens {
+            let mut refused: Vec<TokenId> = Vec::new();
+            let token = loop {
+                let token = sampler.pick(&logits, |token| {
+                    !banned.contains(&token)
+                        && !refused.contains(&token)
+                        && (!healing.is_pending() || healing.allows(self.tokenizer.text_bytes(token)))
+                });
+                let ends_line = token == self.special.end_of_text || self.tokenizer.text_bytes(token).contains(&b'\n');
+                if ends_line
+                    && refusals_left > 0
+                    && line_guard
+                    && !healing.is_pending()
+                    && !decode::line_is_complete(&request.prefix, &text, &request.suffix)
+                {
+                    refused.push(token);
+                    refusals_left -= 1;
+                    continue;
+                }
+                break token;
+            };
             if token == self.special.end_of_text {
                 stop_reason = StopReason::EndOfText;
                 break;
             }
+            let bytes = self.tokenizer.text_bytes(token);
+            healing_tokens += usize::from(healing.advance(bytes) == bytes.len());
             generated.push(token);
             let decoded = self.tokenizer.decode(&generated);
-            // Hold back a trailing partial character until its other bytes arrive.
-            let stable = decoded.trim_end_matches('\u{fffd}');
+            // The healed piece is the prefix's, not the completion's; hold back a trailing
+            // partial character until its other bytes arrive.
+            let stable = decoded.get(healed.len()..).unwrap_or_default().trim_end_matches('\u{fffd}');
             if stable.len() > text.len() && stable.starts_with(text.as_str()) {
                 let before = text.len();
                 cuts.push(before);
@@ -262,7 +298,7 @@ impl CodeModel {
         let mut out = Vec::new();
         let mut sampler = decode::Sampler::new(Sampling::Greedy);
         for _ in 0..steps {
-            let token = sampler.pick(&logits, &[]);
+            let token = sampler.pick(&logits, |_| true);
             out.push(token);
             if stop_at_end && token == self.special.end_of_text {
                 break;

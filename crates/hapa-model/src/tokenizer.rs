@@ -36,6 +36,8 @@ pub struct Tokenizer {
     byte_tokens: [TokenId; 256],
     special: HashMap<TokenId, String>,
     char_to_byte: HashMap<char, u8>,
+    /// The bytes each token stands for (none for special tokens).
+    text_bytes: Vec<Vec<u8>>,
 }
 
 #[derive(Deserialize)]
@@ -127,8 +129,18 @@ impl Tokenizer {
         for (token, id) in &vocab {
             tokens[*id as usize] = token.clone();
         }
-        let char_to_byte = byte_to_char.iter().enumerate().map(|(byte, c)| (*c, byte as u8)).collect();
-        Ok(Self { split, tokens, merges, byte_tokens, special, char_to_byte })
+        let char_to_byte: HashMap<char, u8> =
+            byte_to_char.iter().enumerate().map(|(byte, c)| (*c, byte as u8)).collect();
+        let text_bytes = (0..tokens.len())
+            .map(|id| {
+                if special.contains_key(&(id as TokenId)) {
+                    Vec::new()
+                } else {
+                    tokens[id].chars().filter_map(|c| char_to_byte.get(&c).copied()).collect()
+                }
+            })
+            .collect();
+        Ok(Self { split, tokens, merges, byte_tokens, special, char_to_byte, text_bytes })
     }
 
     /// Number of token ids (the model's vocabulary size).
@@ -139,6 +151,22 @@ impl Tokenizer {
     /// The id of a special token such as `<|fim_prefix|>`.
     pub fn special(&self, content: &str) -> Option<TokenId> {
         self.special.iter().find(|(_, c)| c.as_str() == content).map(|(id, _)| *id)
+    }
+
+    /// The bytes of text a token stands for; empty for a special token.
+    pub fn text_bytes(&self, id: TokenId) -> &[u8] {
+        self.text_bytes.get(id as usize).map_or(&[], Vec::as_slice)
+    }
+
+    /// The last piece the pre-tokenizer splits `text` into (a word with its leading space, a run
+    /// of punctuation, a number, spaces, or a newline with the indentation after it): merges
+    /// never cross it, so the text before it encodes to a prefix of the whole text's tokens.
+    pub fn last_piece<'a>(&self, text: &'a str) -> &'a str {
+        match self.split.find_iter(text).last() {
+            Some(found) if found.end() == text.len() => found.as_str(),
+            Some(found) => &text[found.end()..],
+            None => text,
+        }
     }
 
     /// Encodes text (never producing special tokens).

@@ -3,7 +3,9 @@
 use std::ops::ControlFlow;
 
 use hapa_model::Sampling;
-use hapa_model::decode::{MAX_SUFFIX_TOKENS, Sampler, SpecialTokens, StopReason, StopRules, check_stop, fim_prompt};
+use hapa_model::decode::{
+    Healing, MAX_SUFFIX_TOKENS, Sampler, SpecialTokens, StopReason, StopRules, check_stop, fim_prompt, line_is_complete,
+};
 use hapa_model::tokenizer::Tokenizer;
 
 const MODELS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../models");
@@ -81,8 +83,8 @@ fn cuts_never_split_a_character() {
 #[test]
 fn greedy_takes_the_best_allowed_token() {
     let mut sampler = Sampler::new(Sampling::Greedy);
-    assert_eq!(sampler.pick(&[0.1, 3.0, 2.0], &[]), 1);
-    assert_eq!(sampler.pick(&[0.1, 3.0, 2.0], &[1]), 2);
+    assert_eq!(sampler.pick(&[0.1, 3.0, 2.0], |_| true), 1);
+    assert_eq!(sampler.pick(&[0.1, 3.0, 2.0], |token| token != 1), 2);
 }
 
 #[test]
@@ -90,13 +92,13 @@ fn seeded_sampling_is_reproducible_and_top_k_one_is_greedy() {
     let logits: Vec<f32> = (0..50).map(|i| ((i * 37) % 11) as f32 * 0.3).collect();
     let run = |seed| {
         let mut sampler = Sampler::new(Sampling::TopKTopP { temperature: 1.0, top_k: 20, top_p: 0.95, seed });
-        (0..30).map(|_| sampler.pick(&logits, &[])).collect::<Vec<_>>()
+        (0..30).map(|_| sampler.pick(&logits, |_| true)).collect::<Vec<_>>()
     };
     assert_eq!(run(7), run(7));
     assert_ne!(run(7), run(8), "different seeds drew the same 30 tokens");
     let mut top1 = Sampler::new(Sampling::TopKTopP { temperature: 0.7, top_k: 1, top_p: 1.0, seed: 3 });
     let mut greedy = Sampler::new(Sampling::Greedy);
-    assert_eq!(top1.pick(&logits, &[]), greedy.pick(&logits, &[]));
+    assert_eq!(top1.pick(&logits, |_| true), greedy.pick(&logits, |_| true));
 }
 
 /// Rules, the cursor's line before the cursor, the generated text, and what is kept (or `None`:
@@ -133,5 +135,65 @@ fn stop_rules_cut_where_they_should() {
             ControlFlow::Continue(()) => None,
         };
         assert_eq!(got, *expected, "{cursor_line:?} + {text:?}");
+    }
+}
+
+#[test]
+fn healing_takes_back_the_last_piece_of_the_cursor_line() {
+    let tokenizer = tokenizer();
+    // (prefix, the piece the model writes again)
+    let cases = [
+        ("import os\npath = os.path.jo", "jo"),
+        ("x = ", " "),
+        ("total = count +", " +"),
+        ("print(", "("),
+        ("def f():\n    return valu", " valu"),
+        ("items = [1, 2", " 2"),
+        ("name = 'ab", "ab"),
+        // Nothing on the line but indentation: nothing to heal.
+        ("def f():\n    ", ""),
+        ("def f():\n", ""),
+        ("", ""),
+        // One space of indentation splits as in the whole text: the newline piece takes it.
+        ("if x:\n y", "y"),
+        ("héllo = wör", " wör"),
+    ];
+    for (prefix, piece) in cases {
+        assert_eq!(Healing::piece(&tokenizer, prefix), piece, "{prefix:?}");
+        // The text before the piece encodes to a prefix of the whole text's tokens.
+        let kept = tokenizer.encode(&prefix[..prefix.len() - piece.len()]);
+        assert_eq!(kept[..], tokenizer.encode(prefix)[..kept.len()], "{prefix:?}");
+    }
+}
+
+#[test]
+fn healing_allows_tokens_that_agree_with_the_piece_until_it_is_written() {
+    let mut healing = Healing::new("jo");
+    assert!(healing.allows(b"j") && healing.allows(b"jo") && healing.allows(b"join"));
+    assert!(!healing.allows(b"ja") && !healing.allows(b" jo") && !healing.allows(b""));
+    assert_eq!(healing.advance(b"j"), 1);
+    assert!(healing.is_pending() && healing.allows(b"oin") && !healing.allows(b"j"));
+    assert_eq!(healing.advance(b"oin"), 1);
+    assert!(!healing.is_pending() && healing.allows(b"anything") && healing.allows(b""));
+}
+
+#[test]
+fn a_line_may_end_only_when_it_leaves_the_module_whole_around_it() {
+    // (prefix, completion, suffix, may the line end here)
+    let cases = [
+        ("x = foo(", "1, 2)", "\ny = 2\n", true),
+        ("x = foo(", "1, 2", "\ny = 2\n", false),
+        ("x = ", "", "\ny = 2\n", false),
+        ("if x", ":", "\n    pass\n", true),
+        ("if x", "", "\n    pass\n", false),
+        // A call that goes on over the next lines is complete once its last line is.
+        ("call(", "a,", "\n     b)\n", true),
+        // Someone else's broken code far below is not this line's fault.
+        ("x = ", "1", "\ny = 2\n\n\ndef broken(:\n    pass\n", true),
+        // Nor is broken code above it.
+        ("def broken(:\n    pass\n\n\nx = ", "1", "\n", true),
+    ];
+    for (prefix, text, suffix, complete) in cases {
+        assert_eq!(line_is_complete(prefix, text, suffix), complete, "{prefix:?} + {text:?} + {suffix:?}");
     }
 }

@@ -115,3 +115,16 @@ fn an_empty_file_still_gets_an_answer() {
         assert!(completion.prompt_tokens > 0);
     }
 }
+
+#[test]
+fn a_partly_typed_word_is_finished_not_restarted() {
+    let model = load();
+    let prefix = "import os\n\n\ndef read_config(directory):\n    path = os.path.jo";
+    let request = CompletionRequest::rest_of_line(prefix, "\n", 16);
+    let (prompt, healed) = model.prompt(&request);
+    assert_eq!(healed, "jo");
+    assert_eq!(model.tokenizer().decode(&prompt), &prefix[..prefix.len() - 2]);
+    let completion = model.complete(&request, |_| ControlFlow::Continue(())).unwrap();
+    // Without healing this model wrote `joint(...)`'s continuation; the healed word is `join`.
+    assert!(completion.text.starts_with("in("), "{:?}", completion.text);
+}

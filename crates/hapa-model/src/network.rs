@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use tract_onnx::prelude::*;
+use tract_onnx::tract_core::ops::konst::Const;
 
 use crate::ModelError;
 use crate::tokenizer::TokenId;
@@ -49,17 +50,44 @@ impl Cache {
     }
 }
 
+/// Packs, once at load time, the weight matrices that tract would otherwise pack on every run.
+///
+/// tract folds a weight's packing into a constant only for a weight with a single user (or a
+/// small one): the tied embedding (8,192 × 256) is both the input embedding table and the output
+/// projection, so its packing for the logits (8 MB) ran again for every decoded token. Packed
+/// once here it costs that memory a second time and saves milliseconds per token.
+fn pack_weights_once(model: &mut TypedModel) -> TractResult<()> {
+    let packs: Vec<usize> = model
+        .nodes()
+        .iter()
+        .filter(|node| {
+            node.op.name() == "OptMatMulPack"
+                && node.inputs.len() == 1
+                && model.outlet_fact(node.inputs[0]).is_ok_and(|fact| fact.konst.is_some())
+        })
+        .map(|node| node.id)
+        .collect();
+    for id in packs {
+        let node = model.node(id);
+        let Some(weight) = model.outlet_fact(node.inputs[0])?.konst.clone() else { continue };
+        let Some(mut packed) = node.op.eval_out_of_plan(tvec![weight.into_tvalue()])? else { continue };
+        let packing = model.outlet_fact(id.into())?.exotic_fact.clone();
+        let constant = Const::new_with_opt_exotic_fact(packed.remove(0).into_arc_tensor(), packing)?;
+        let mut patch = TypedModelPatch::default();
+        let wire = patch.wire_node(format!("{}.once", node.name), constant, &[])?[0];
+        patch.shunt_outside(model, id.into(), wire)?;
+        patch.apply(model)?;
+    }
+    Ok(())
+}
+
 impl Network {
     /// Reads, types, optimises and plans the graph.
     pub fn from_onnx_bytes(mut bytes: &[u8], shape: Shape) -> Result<Self, ModelError> {
         let load = |e: TractError| ModelError::Load(format!("{e:#}"));
-        let plan = tract_onnx::onnx()
-            .model_for_read(&mut bytes)
-            .map_err(load)?
-            .into_optimized()
-            .map_err(load)?
-            .into_runnable()
-            .map_err(load)?;
+        let mut model = tract_onnx::onnx().model_for_read(&mut bytes).map_err(load)?.into_optimized().map_err(load)?;
+        pack_weights_once(&mut model).map_err(load)?;
+        let plan = model.into_runnable().map_err(load)?;
         Ok(Self { plan, shape })
     }
 

@@ -60,6 +60,16 @@ def greedy(model: CodeModel, prompt: list[int], steps: int) -> list[int]:
     return out
 
 
+def training_totals(state: dict) -> dict:
+    """Steps, tokens and seconds of every run behind the weights (a run started with
+    `train.py --init-onnx` carries the earlier totals in state["earlier"])."""
+    earlier = state.get("earlier", {"step": 0, "tokens": 0, "seconds": 0.0})
+    totals = {key: earlier[key] + state[key] for key in ("step", "tokens", "seconds")}
+    if "earlier" in state:
+        totals["runs"] = [earlier, {key: state[key] for key in ("step", "tokens", "seconds")}]
+    return totals
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", type=Path, default=Path.home() / ".cache/hapa/train/checkpoint.pt")
@@ -111,7 +121,7 @@ def main() -> None:
         "max_positions": config.max_positions,
         "trained_sequence": SEQUENCE,
         "special_tokens": {"end_of_text": EOT, "fim_prefix": FIM_PREFIX, "fim_suffix": FIM_SUFFIX, "fim_middle": FIM_MIDDLE},
-        "training": saved["state"],
+        "training": training_totals(saved["state"]),
         "sha256": digest,
     }
     args.out.with_suffix(".json").write_text(json.dumps(meta, indent=1) + "\n")

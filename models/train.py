@@ -131,6 +131,12 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=Config.width)
     parser.add_argument("--heads", type=int, default=Config.heads)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--init-onnx",
+        type=Path,
+        help="start a new run (no checkpoint in --work yet) from the weights of an exported model, "
+        "e.g. the shipped models/hapa-code.onnx, whose hapa-code.json training totals carry over",
+    )
     args = parser.parse_args()
 
     torch.manual_seed(args.seed)
@@ -156,6 +162,17 @@ def main() -> None:
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         state = saved["state"]
+    elif args.init_onnx:
+        import onnx
+        from onnx import numpy_helper
+
+        weights = {
+            tensor.name.removeprefix("model."): torch.from_numpy(numpy_helper.to_array(tensor).copy())
+            for tensor in onnx.load(str(args.init_onnx)).graph.initializer
+        }
+        model.load_state_dict(weights)
+        earlier = json.loads(args.init_onnx.with_suffix(".json").read_text())["training"]
+        state["earlier"] = {key: earlier[key] for key in ("step", "tokens", "seconds")}
     examples = Examples(texts, tokenizer, seed=args.seed + state["step"])
     validation = Examples(held_out, tokenizer, seed=12345).batch(32).to(device)
     budget = args.minutes * 60
@@ -181,7 +198,9 @@ def main() -> None:
         model.train()
         return value
 
-    say(f"start: budget {args.minutes} min or {args.tokens}M tokens; {parameters / 1e6:.2f} M parameters {config.as_dict()} device={device} batch={args.batch}x{SEQUENCE} resume_step={state['step']} files={len(texts)}")
+    say(f"start: budget {args.minutes} min or {args.tokens}M tokens; {parameters / 1e6:.2f} M parameters {config.as_dict()} device={device} batch={args.batch}x{SEQUENCE} resume_step={state['step']} files={len(texts)} earlier={state.get('earlier')}")
+    if state["step"] == 0 and "earlier" in state:
+        say(f"validation loss of the starting weights {validate():.3f}")
     started = time.time() - state["seconds"]
     last_save = last_report = time.time()
     report_tokens = 0

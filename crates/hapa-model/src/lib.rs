@@ -100,7 +100,8 @@ pub struct Completion {
     pub stop_reason: StopReason,
     /// Tokens in the prompt after truncation to the context window.
     pub prompt_tokens: usize,
-    /// Tokens generated (before stop rules and syntax trimming cut text).
+    /// Tokens generated (before stop rules and syntax trimming cut text), at most `max_tokens`:
+    /// those that only wrote a healed piece of the prefix again are not counted.
     pub generated_tokens: usize,
     /// Whether syntax-aware trimming shortened or dropped the decoded text.
     pub trimmed: bool,
@@ -267,7 +268,13 @@ impl CodeModel {
             trimmed = kept < text.len();
             text.truncate(kept);
         }
-        Ok(Completion { text, stop_reason, prompt_tokens: prompt.len(), generated_tokens: generated.len(), trimmed })
+        Ok(Completion {
+            text,
+            stop_reason,
+            prompt_tokens: prompt.len(),
+            generated_tokens: generated.len() - healing_tokens,
+            trimmed,
+        })
     }
 
     /// Greedy tokens for a ready-made prompt, with no stop rule but the end-of-text token (for

@@ -29,13 +29,11 @@ pub enum TokenizerError {
 /// A trained byte-level BPE tokenizer.
 pub struct Tokenizer {
     split: Regex,
-    tokens: Vec<String>,
     /// (left, right) → (rank, merged token).
     merges: HashMap<(TokenId, TokenId), (usize, TokenId)>,
     /// The token of each byte.
     byte_tokens: [TokenId; 256],
     special: HashMap<TokenId, String>,
-    char_to_byte: HashMap<char, u8>,
     /// The bytes each token stands for (none for special tokens).
     text_bytes: Vec<Vec<u8>>,
 }
@@ -140,12 +138,12 @@ impl Tokenizer {
                 }
             })
             .collect();
-        Ok(Self { split, tokens, merges, byte_tokens, special, char_to_byte, text_bytes })
+        Ok(Self { split, merges, byte_tokens, special, text_bytes })
     }
 
     /// Number of token ids (the model's vocabulary size).
     pub fn vocab_size(&self) -> usize {
-        self.tokens.len()
+        self.text_bytes.len()
     }
 
     /// The id of a special token such as `<|fim_prefix|>`.
@@ -215,8 +213,8 @@ impl Tokenizer {
         for id in ids {
             if let Some(special) = self.special.get(id) {
                 bytes.extend_from_slice(special.as_bytes());
-            } else if let Some(token) = self.tokens.get(*id as usize) {
-                bytes.extend(token.chars().filter_map(|c| self.char_to_byte.get(&c)));
+            } else {
+                bytes.extend_from_slice(self.text_bytes(*id));
             }
         }
         bytes

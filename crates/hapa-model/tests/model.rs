@@ -127,4 +127,8 @@ fn a_partly_typed_word_is_finished_not_restarted() {
     let completion = model.complete(&request, |_| ControlFlow::Continue(())).unwrap();
     // Without healing this model wrote `joint(...)`'s continuation; the healed word is `join`.
     assert!(completion.text.starts_with("in("), "{:?}", completion.text);
+    // Rewriting the healed piece does not use up the token budget: one token still adds text.
+    let one = model.complete(&CompletionRequest::rest_of_line(prefix, "\n", 1), |_| ControlFlow::Continue(())).unwrap();
+    assert_eq!(one.generated_tokens, 1, "{one:?}");
+    assert!(completion.text.starts_with(&one.text) && !one.text.is_empty(), "{one:?}");
 }

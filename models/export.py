@@ -7,11 +7,12 @@ models/hapa-code.json (what the runtime needs that the graph does not say) and
 models/parity.json (greedy tokens PyTorch decodes for fixed prompts; crates/hapa-model checks
 that tract, natively and in WebAssembly, decodes the same).
 
-Graph signature (T new tokens, P cached positions, P >= 1: the runtime's first cache slot is a
-masked zero slot, so no tensor is ever empty):
+Graph signature (format 2; T new tokens, P cached positions, P >= 1: the runtime's first cache
+slot is a masked zero slot, so no tensor is ever empty):
   input_ids int64 [1, T], position_ids int64 [1, T], attention_bias float32 [1, 1, T, P + T],
-  past float32 [layers, 2, 1, heads, P, head_width]
-  -> logits float32 [1, vocab] (after the last input token), present float32 [layers, 2, 1, heads, P + T, head_width]
+  past_key_0, past_value_0, past_key_1, ... float32 [1, heads, P, head_width] (each layer's own)
+  -> logits float32 [1, vocab] (after the last input token),
+     present_key_0, present_value_0, ... float32 [1, heads, P + T, head_width]
 """
 
 from __future__ import annotations
@@ -46,11 +47,11 @@ def bias(new: int, past: int) -> torch.Tensor:
 
 def greedy(model: CodeModel, prompt: list[int], steps: int) -> list[int]:
     config = model.config
-    past = torch.zeros(config.layers, 2, 1, config.heads, 1, config.head_width)
+    past = [torch.zeros(1, config.heads, 1, config.head_width) for _ in range(2 * config.layers)]
     ids, position, out = prompt, 0, []
     for _ in range(steps):
         positions = torch.arange(position, position + len(ids))[None]
-        logits, past = model.step(torch.tensor([ids]), positions, bias(len(ids), past.shape[4]), past)
+        logits, *past = model.step(torch.tensor([ids]), positions, bias(len(ids), past[0].shape[2]), *past)
         position += len(ids)
         token = int(logits[0].argmax())
         out.append(token)
@@ -62,11 +63,14 @@ def greedy(model: CodeModel, prompt: list[int], steps: int) -> list[int]:
 
 def training_totals(state: dict) -> dict:
     """Steps, tokens and seconds of every run behind the weights (a run started with
-    `train.py --init-onnx` carries the earlier totals in state["earlier"])."""
-    earlier = state.get("earlier", {"step": 0, "tokens": 0, "seconds": 0.0})
-    totals = {key: earlier[key] + state[key] for key in ("step", "tokens", "seconds")}
-    if "earlier" in state:
-        totals["runs"] = [earlier, {key: state[key] for key in ("step", "tokens", "seconds")}]
+    `train.py --init-onnx` carries the earlier runs' totals, and their list, in state["earlier"])."""
+    this_run = {key: state[key] for key in ("step", "tokens", "seconds")}
+    if "earlier" not in state:
+        return this_run
+    earlier = state["earlier"]
+    runs = earlier.get("runs") or [{key: earlier[key] for key in ("step", "tokens", "seconds")}]
+    totals = {key: earlier[key] + this_run[key] for key in ("step", "tokens", "seconds")}
+    totals["runs"] = [*runs, this_run]
     return totals
 
 
@@ -87,21 +91,22 @@ def main() -> None:
         torch.zeros(1, t, dtype=torch.long),
         torch.arange(p - 1, p - 1 + t)[None],
         bias(t, p),
-        torch.zeros(config.layers, 2, 1, config.heads, p, config.head_width),
+        *(torch.zeros(1, config.heads, p, config.head_width) for _ in range(2 * config.layers)),
     )
+    cache_names = [f"{kind}_{layer}" for layer in range(config.layers) for kind in ("key", "value")]
     with torch.no_grad():
         torch.onnx.export(
             Exported(model),
             example,
             str(args.out),
-            input_names=["input_ids", "position_ids", "attention_bias", "past"],
-            output_names=["logits", "present"],
+            input_names=["input_ids", "position_ids", "attention_bias", *(f"past_{name}" for name in cache_names)],
+            output_names=["logits", *(f"present_{name}" for name in cache_names)],
             dynamic_axes={
                 "input_ids": {1: "tokens"},
                 "position_ids": {1: "tokens"},
                 "attention_bias": {2: "tokens", 3: "total"},
-                "past": {4: "past"},
-                "present": {4: "total"},
+                **{f"past_{name}": {2: "past"} for name in cache_names},
+                **{f"present_{name}": {2: "total"} for name in cache_names},
             },
             opset_version=17,
             # Folding would store the tied embedding twice (once transposed for the logits).
@@ -113,7 +118,7 @@ def main() -> None:
 
     tokenizer = load_tokenizer()
     meta = {
-        "format": 1,
+        "format": 2,
         "vocab_size": config.vocab_size,
         "layers": config.layers,
         "heads": config.heads,
@@ -131,7 +136,7 @@ def main() -> None:
         for prefix, suffix in PARITY_PROMPTS:
             prompt = [FIM_PREFIX, *tokenizer.encode(prefix).ids, FIM_SUFFIX, *tokenizer.encode(suffix).ids, FIM_MIDDLE]
             vectors.append({"prefix": prefix, "suffix": suffix, "prompt": prompt, "greedy": greedy(model, prompt, 16)})
-    (HERE / "parity.json").write_text(json.dumps(vectors, indent=1) + "\n")
+    args.out.with_name("parity.json").write_text(json.dumps(vectors, indent=1) + "\n")
     size = args.out.stat().st_size / 1e6
     print(f"{args.out} {size:.1f} MB sha256 {digest}")
     for vector in vectors:

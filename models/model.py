@@ -117,22 +117,24 @@ class CodeModel(nn.Module):
             x = block(x, cos, sin)
         return self.logits(x)
 
-    def step(self, input_ids, position_ids, attention_bias, past):
+    def step(self, input_ids, position_ids, attention_bias, *past):
         """One incremental decoding step (export).
 
         input_ids, position_ids: int64 [1, T]; attention_bias: float [1, 1, T, P + T] (0 where a
-        query may look, a large negative number where it may not); past: float
-        [layers, 2, 1, heads, P, head_width]. Returns the next-token logits after the last input
-        position [1, vocab] and the grown cache [layers, 2, 1, heads, P + T, head_width].
+        query may look, a large negative number where it may not); past: each layer's keys, then
+        its values, float [1, heads, P, head_width] each (2 × layers tensors). Returns the
+        next-token logits after the last input position [1, vocab] and each layer's grown keys and
+        values [1, heads, P + T, head_width], in the same order. One tensor per layer and kind lets
+        the runtime hand each back without slicing or stacking a cache of every layer.
         """
         cos = self.cos[position_ids[0]]
         sin = self.sin[position_ids[0]]
         x = self.embed(input_ids)
         present = []
         for index, block in enumerate(self.blocks):
-            x, k, v = block.step(x, cos, sin, past[index, 0], past[index, 1], attention_bias)
-            present.append(torch.stack([k, v]))
-        return self.logits(x[:, -1]), torch.stack(present)
+            x, k, v = block.step(x, cos, sin, past[2 * index], past[2 * index + 1], attention_bias)
+            present += [k, v]
+        return (self.logits(x[:, -1]), *present)
 
 
 class Exported(nn.Module):
@@ -142,5 +144,5 @@ class Exported(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, input_ids, position_ids, attention_bias, past):
-        return self.model.step(input_ids, position_ids, attention_bias, past)
+    def forward(self, input_ids, position_ids, attention_bias, *past):
+        return self.model.step(input_ids, position_ids, attention_bias, *past)

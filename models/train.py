@@ -172,7 +172,7 @@ def main() -> None:
         }
         model.load_state_dict(weights)
         earlier = json.loads(args.init_onnx.with_suffix(".json").read_text())["training"]
-        state["earlier"] = {key: earlier[key] for key in ("step", "tokens", "seconds")}
+        state["earlier"] = {key: earlier[key] for key in ("step", "tokens", "seconds", "runs") if key in earlier}
     examples = Examples(texts, tokenizer, seed=args.seed + state["step"])
     validation = Examples(held_out, tokenizer, seed=12345).batch(32).to(device)
     budget = args.minutes * 60

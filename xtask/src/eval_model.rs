@@ -109,6 +109,14 @@ fn figures(report: &Value) -> String {
         n(&wasm["latency_ms"]["p95"])
     ));
     out.push_str(&format!(
+        "| line completion while typing: the previous keystroke's cache reused ({:.0}% of prompt tokens), p50 / p95 ms | {:.0} / {:.0} | {:.0} / {:.0} | |\n",
+        n(&native["typing"]["reused_prompt_share"]),
+        n(&native["typing"]["latency_ms"]["p50"]),
+        n(&native["typing"]["latency_ms"]["p95"]),
+        n(&wasm["typing"]["latency_ms"]["p50"]),
+        n(&wasm["typing"]["latency_ms"]["p95"])
+    ));
+    out.push_str(&format!(
         "| decoding tokens/s (whole completions, prompt included) | {:.0} | {:.0} | |\n",
         n(&model["tokens_per_second"]),
         n(&wasm["tokens_per_second"])

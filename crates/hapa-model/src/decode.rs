@@ -318,3 +318,22 @@ pub fn line_is_complete(prefix: &str, text: &str, suffix: &str) -> bool {
 pub fn cursor_line(prefix: &str) -> &str {
     &prefix[prefix.rfind('\n').map_or(0, |i| i + 1)..]
 }
+
+/// Copies of a repeated run of tokens a completion may write in a row before the model's next
+/// choice is taken instead of another copy (see [`starts_another_copy`]).
+pub const COPIES_ALLOWED: usize = 3;
+/// The longest run, in tokens, that [`starts_another_copy`] looks for.
+const LONGEST_REPEATED_RUN: usize = 8;
+
+/// Whether `next` would start one more copy of a run of two to eight tokens that `generated`
+/// already ends with [`COPIES_ALLOWED`] times in a row (`text, text, text, ` → `text`): the loop
+/// a small greedy model falls into, which would otherwise run to `max_tokens`. One token over and
+/// over (a line of `====`) is left alone.
+pub fn starts_another_copy(generated: &[TokenId], next: TokenId) -> bool {
+    (2..=LONGEST_REPEATED_RUN).any(|run| {
+        let Some(start) = generated.len().checked_sub(run * COPIES_ALLOWED) else { return false };
+        let tail = &generated[start..];
+        let first = &tail[..run];
+        first[0] == next && first.iter().any(|token| *token != next) && tail.chunks(run).all(|copy| copy == first)
+    })
+}

@@ -46,8 +46,13 @@ pub struct ModelFiles<'a> {
     pub description_json: &'a str,
 }
 
+/// The graph signature this runtime feeds (`format` in `hapa-code.json`): 2 is one key and one
+/// value tensor per layer (see `models/export.py`).
+const GRAPH_FORMAT: u32 = 2;
+
 #[derive(serde::Deserialize)]
 struct Description {
+    format: u32,
     #[serde(flatten)]
     shape: Shape,
     trained_sequence: usize,
@@ -105,6 +110,35 @@ pub struct Completion {
     pub generated_tokens: usize,
     /// Whether syntax-aware trimming shortened or dropped the decoded text.
     pub trimmed: bool,
+    /// Prompt tokens whose keys and values came from the previous completion's cache instead of
+    /// being computed again (see [`PromptReuse`]; always 0 without it).
+    pub reused_prompt_tokens: usize,
+}
+
+/// The key/value cache one completion leaves behind, so that the next completion whose prompt
+/// starts the same way (the editor's next keystroke: the same file above the cursor) computes
+/// only the tokens after the shared start.
+///
+/// One per user: how fast a completion comes back tells whether its prompt began like the one
+/// before, so a model shared between users (the server) must not keep one.
+#[derive(Default)]
+pub struct PromptReuse {
+    held: Option<(Vec<TokenId>, network::Cache)>,
+}
+
+impl PromptReuse {
+    /// Takes the held cache, cut back to the longest start its tokens share with `prompt` (at
+    /// most all but the prompt's last token, whose logits are needed), or nothing when they share
+    /// no token.
+    fn take_for(&mut self, prompt: &[TokenId]) -> Result<Option<(network::Cache, usize)>, ModelError> {
+        let Some((fed, mut cache)) = self.held.take() else { return Ok(None) };
+        let shared = fed.iter().zip(prompt).take_while(|(a, b)| a == b).count().min(prompt.len().saturating_sub(1));
+        if shared == 0 {
+            return Ok(None);
+        }
+        cache.truncate(shared)?;
+        Ok(Some((cache, shared)))
+    }
 }
 
 /// The bundled model, loaded once: tokenizer, graph and prompt layout.
@@ -120,6 +154,12 @@ impl CodeModel {
     pub fn load(files: ModelFiles<'_>) -> Result<Self, ModelError> {
         let description: Description =
             serde_json::from_str(files.description_json).map_err(|e| ModelError::Description(e.to_string()))?;
+        if description.format != GRAPH_FORMAT {
+            return Err(ModelError::Description(format!(
+                "graph format {} (this runtime reads format {GRAPH_FORMAT}: export the model again with models/export.py)",
+                description.format
+            )));
+        }
         let tokenizer =
             Tokenizer::from_json(files.tokenizer_json).map_err(|e| ModelError::Description(e.to_string()))?;
         if tokenizer.vocab_size() != description.shape.vocab_size {
@@ -178,11 +218,41 @@ impl CodeModel {
     pub fn complete(
         &self,
         request: &CompletionRequest,
+        on_text: impl FnMut(&str) -> ControlFlow<()>,
+    ) -> Result<Completion, ModelError> {
+        self.complete_with(request, None, on_text)
+    }
+
+    /// [`complete`](Self::complete), starting from what `reuse` holds of the previous
+    /// completion's prompt and leaving this one's cache in it. The completion is the same as
+    /// without reuse.
+    pub fn complete_reusing(
+        &self,
+        request: &CompletionRequest,
+        reuse: &mut PromptReuse,
+        on_text: impl FnMut(&str) -> ControlFlow<()>,
+    ) -> Result<Completion, ModelError> {
+        self.complete_with(request, Some(reuse), on_text)
+    }
+
+    fn complete_with(
+        &self,
+        request: &CompletionRequest,
+        mut reuse: Option<&mut PromptReuse>,
         mut on_text: impl FnMut(&str) -> ControlFlow<()>,
     ) -> Result<Completion, ModelError> {
         let (prompt, healed) = self.prompt(request);
         let mut healing = decode::Healing::new(healed);
-        let mut cache = self.network.new_cache()?;
+        let reused = match reuse.as_deref_mut() {
+            Some(reuse) => reuse.take_for(&prompt)?,
+            None => None,
+        };
+        let (mut cache, reused_prompt_tokens) = match reused {
+            Some(reused) => reused,
+            None => (self.network.new_cache()?, 0),
+        };
+        // Every token the cache holds, in order (what the next completion may reuse).
+        let mut fed = prompt.clone();
         let mut sampler = decode::Sampler::new(request.sampling);
         let mut banned = vec![self.special.fim_prefix, self.special.fim_suffix, self.special.fim_middle];
         if request.stop.ignore_end_of_text {
@@ -190,7 +260,7 @@ impl CodeModel {
         }
         let cursor_line = cursor_line(&request.prefix);
 
-        let mut logits = self.network.feed(&mut cache, &prompt)?;
+        let mut logits = self.network.feed(&mut cache, &prompt[reused_prompt_tokens..])?;
         let mut generated: Vec<TokenId> = Vec::new();
         // Tokens spent writing the healed piece again do not count against `max_tokens`.
         let mut healing_tokens = 0;
@@ -210,6 +280,11 @@ impl CodeModel {
                         && !refused.contains(&token)
                         && (!healing.is_pending() || healing.allows(self.tokenizer.text_bytes(token)))
                 });
+                if refusals_left > 0 && decode::starts_another_copy(&generated, token) {
+                    refused.push(token);
+                    refusals_left -= 1;
+                    continue;
+                }
                 let ends_line = token == self.special.end_of_text || self.tokenizer.text_bytes(token).contains(&b'\n');
                 if ends_line
                     && refusals_left > 0
@@ -258,6 +333,10 @@ impl CodeModel {
                 break;
             }
             logits = self.network.feed(&mut cache, &[token])?;
+            fed.push(token);
+        }
+        if let Some(reuse) = reuse {
+            reuse.held = Some((fed, cache));
         }
 
         let mut trimmed = false;
@@ -274,6 +353,7 @@ impl CodeModel {
             prompt_tokens: prompt.len(),
             generated_tokens: generated.len() - healing_tokens,
             trimmed,
+            reused_prompt_tokens,
         })
     }
 

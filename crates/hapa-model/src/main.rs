@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use hapa_model::{CodeModel, CompletionRequest, ModelFiles, eval};
+use hapa_model::{CodeModel, CompletionRequest, ModelFiles, PromptReuse, eval};
 
 /// HAPA's local code model.
 #[derive(Debug, Parser)]
@@ -35,7 +35,8 @@ enum Command {
     },
     /// Evaluate on line-completion cases (JSON lines {"prefix", "suffix", "target", "package"},
     /// as models/eval_cases.py writes them) against the repeat-a-similar-line baseline, and time
-    /// a fixed 512-token prompt + 24-token completion; prints one JSON report.
+    /// a fixed 512-token prompt + 24-token completion, cold and as typing (the previous
+    /// keystroke's prompt reused); prints one JSON report.
     Eval {
         /// The ONNX model; tokenizer.json and the .json description are read beside it.
         #[arg(long, env = "HAPA_MODEL", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/hapa-code.onnx"))]
@@ -155,6 +156,7 @@ fn evaluate(model: &CodeModel, cases: &std::path::Path, max_tokens: usize, repea
     let cases: Vec<Case> = text.lines().map(serde_json::from_str).collect::<Result<_, _>>()?;
     let (mut ours, mut baseline) = (Tally::default(), Tally::default());
     let mut by_package: std::collections::BTreeMap<String, Tally> = Default::default();
+    let mut typing = Typing::default();
     for case in &cases {
         let started = std::time::Instant::now();
         let request = CompletionRequest::rest_of_line(case.prefix.clone(), case.suffix.clone(), max_tokens);
@@ -166,6 +168,7 @@ fn evaluate(model: &CodeModel, cases: &std::path::Path, max_tokens: usize, repea
         ours.seconds += seconds;
         by_package.entry(case.package.clone()).or_default().add(case, &completion.text);
         baseline.add(case, &eval::repeat_similar_line(&case.prefix));
+        typing.add(model, case, &completion.text, max_tokens)?;
     }
 
     // Fixed work: a 512-token prompt (the end of the longest case's prefix) and 24 new tokens.
@@ -181,6 +184,7 @@ fn evaluate(model: &CodeModel, cases: &std::path::Path, max_tokens: usize, repea
     let report = serde_json::json!({
         "model": ours.report(),
         "baseline": baseline.report(),
+        "typing": typing.report(),
         "by_package": by_package.iter_mut().map(|(name, tally)| (name.clone(), tally.report())).collect::<serde_json::Map<_, _>>(),
         "fixed_512_prompt_24_tokens_ms": {
             "prompt_tokens": prompt.len(),
@@ -190,4 +194,48 @@ fn evaluate(model: &CodeModel, cases: &std::path::Path, max_tokens: usize, repea
     });
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
+}
+
+/// Line completions as the editor asks for them while someone types: the case's previous
+/// keystroke (its prefix less the last character) is completed first, then the case itself is
+/// timed with that completion's cache reused.
+#[derive(Default)]
+struct Typing {
+    latency_ms: Vec<f64>,
+    same_as_cold: usize,
+    reused_tokens: usize,
+    prompt_tokens: usize,
+}
+
+impl Typing {
+    fn add(&mut self, model: &CodeModel, case: &Case, cold: &str, max_tokens: usize) -> anyhow::Result<()> {
+        let mut reuse = PromptReuse::default();
+        let previous = &case.prefix[..case.prefix.char_indices().last().map_or(0, |(at, _)| at)];
+        let go_on = |_: &str| std::ops::ControlFlow::Continue(());
+        model.complete_reusing(
+            &CompletionRequest::rest_of_line(previous, case.suffix.as_str(), max_tokens),
+            &mut reuse,
+            go_on,
+        )?;
+        let request = CompletionRequest::rest_of_line(case.prefix.as_str(), case.suffix.as_str(), max_tokens);
+        let started = std::time::Instant::now();
+        let completion = model.complete_reusing(&request, &mut reuse, go_on)?;
+        self.latency_ms.push(started.elapsed().as_secs_f64() * 1000.0);
+        self.same_as_cold += usize::from(completion.text == cold);
+        self.reused_tokens += completion.reused_prompt_tokens;
+        self.prompt_tokens += completion.prompt_tokens;
+        Ok(())
+    }
+
+    fn report(&mut self) -> serde_json::Value {
+        let cases = self.latency_ms.len().max(1) as f64;
+        serde_json::json!({
+            "latency_ms": {
+                "p50": eval::percentile(&mut self.latency_ms, 0.5),
+                "p95": eval::percentile(&mut self.latency_ms, 0.95),
+            },
+            "reused_prompt_share": 100.0 * self.reused_tokens as f64 / self.prompt_tokens.max(1) as f64,
+            "same_as_cold": 100.0 * self.same_as_cold as f64 / cases,
+        })
+    }
 }

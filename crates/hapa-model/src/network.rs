@@ -1,8 +1,9 @@
 //! The ONNX graph and its key/value cache: load once, then feed tokens incrementally.
 //!
-//! The graph (see `models/export.py`) takes the new tokens, their positions, an attention bias
-//! and the cache, and returns the next-token logits and the grown cache. The first cache slot is
-//! a zero slot that the bias always masks, so no tensor is ever empty.
+//! The graph (see `models/export.py`, format 2) takes the new tokens, their positions, an
+//! attention bias and each layer's cached keys and values, and returns the next-token logits and
+//! each layer's grown keys and values. The first cache slot is a zero slot that the bias always
+//! masks, so no tensor is ever empty.
 
 use std::sync::Arc;
 
@@ -35,10 +36,11 @@ pub struct Network {
     shape: Shape,
 }
 
-/// One decoding state: the cache, the number of positions it holds and tract's run state
+/// One decoding state: each layer's keys and values ([1, heads, 1 + positions, head_width],
+/// keys then values, layer by layer), the number of positions they hold and tract's run state
 /// (reused from token to token rather than rebuilt for each).
 pub struct Cache {
-    past: Tensor,
+    past: Vec<Tensor>,
     positions: usize,
     state: TypedSimpleState,
 }
@@ -47,6 +49,20 @@ impl Cache {
     /// Positions consumed so far (prompt plus generated tokens).
     pub fn positions(&self) -> usize {
         self.positions
+    }
+
+    /// Forgets every position from `positions` on, so that decoding can go on from an earlier
+    /// point (a prompt that shares only its start with what the cache holds).
+    pub fn truncate(&mut self, positions: usize) -> Result<(), ModelError> {
+        if positions >= self.positions {
+            return Ok(());
+        }
+        for tensor in &mut self.past {
+            // Slot 0 is the masked zero slot.
+            *tensor = tensor.slice(2, 0, 1 + positions).map_err(|e| ModelError::Run(format!("{e:#}")))?;
+        }
+        self.positions = positions;
+        Ok(())
     }
 }
 
@@ -100,7 +116,10 @@ impl Network {
     pub fn new_cache(&self) -> Result<Cache, ModelError> {
         let fail = |e: TractError| ModelError::Run(format!("{e:#}"));
         let Shape { layers, heads, head_width, .. } = self.shape;
-        let past = Tensor::zero::<f32>(&[layers, 2, 1, heads, 1, head_width]).map_err(fail)?;
+        let past = (0..2 * layers)
+            .map(|_| Tensor::zero::<f32>(&[1, heads, 1, head_width]))
+            .collect::<TractResult<Vec<_>>>()
+            .map_err(fail)?;
         Ok(Cache { past, positions: 0, state: self.plan.spawn().map_err(fail)? })
     }
 
@@ -128,16 +147,18 @@ impl Network {
             row[0] = MASKED;
             row[past_slots + query + 1..].fill(MASKED);
         }
-        let inputs = tvec![
+        let mut inputs = tvec![
             Tensor::from_shape(&[1, new], &ids).map_err(run)?.into(),
             Tensor::from_shape(&[1, new], &positions).map_err(run)?.into(),
             Tensor::from_shape(&[1, 1, new, total], &bias).map_err(run)?.into(),
-            std::mem::replace(&mut cache.past, Tensor::zero::<f32>(&[0]).map_err(run)?).into(),
         ];
-        let mut outputs = cache.state.run(inputs).map_err(run)?;
-        let present = outputs.pop().ok_or_else(|| ModelError::Run("no cache output".into()))?;
-        let logits = outputs.pop().ok_or_else(|| ModelError::Run("no logits output".into()))?;
-        cache.past = present.into_tensor();
+        inputs.extend(cache.past.drain(..).map(TValue::from));
+        let mut outputs = cache.state.run(inputs).map_err(run)?.into_iter();
+        let logits = outputs.next().ok_or_else(|| ModelError::Run("no logits output".into()))?;
+        cache.past = outputs.map(TValue::into_tensor).collect();
+        if cache.past.len() != 2 * self.shape.layers {
+            return Err(ModelError::Run(format!("the graph returned {} cache tensors", cache.past.len())));
+        }
         cache.positions += new;
         Ok(logits.to_plain_array_view::<f32>().map_err(run)?.iter().copied().collect())
     }

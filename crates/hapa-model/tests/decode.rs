@@ -4,7 +4,8 @@ use std::ops::ControlFlow;
 
 use hapa_model::Sampling;
 use hapa_model::decode::{
-    Healing, MAX_SUFFIX_TOKENS, Sampler, SpecialTokens, StopReason, StopRules, check_stop, fim_prompt, line_is_complete,
+    COPIES_ALLOWED, Healing, MAX_SUFFIX_TOKENS, Sampler, SpecialTokens, StopReason, StopRules, check_stop, fim_prompt,
+    line_is_complete, starts_another_copy,
 };
 use hapa_model::tokenizer::Tokenizer;
 
@@ -195,5 +196,31 @@ fn a_line_may_end_only_when_it_leaves_the_module_whole_around_it() {
     ];
     for (prefix, text, suffix, complete) in cases {
         assert_eq!(line_is_complete(prefix, text, suffix), complete, "{prefix:?} + {text:?} + {suffix:?}");
+    }
+}
+
+#[test]
+fn a_fourth_copy_of_a_repeated_run_is_refused() {
+    assert_eq!(COPIES_ALLOWED, 3, "the cases below are written for three copies");
+    // (tokens so far, next token, refused)
+    let cases: &[(&[u32], u32, bool)] = &[
+        // `text, text, text, ` then `text` again: a run of two tokens, three times.
+        (&[7, 9, 7, 9, 7, 9], 7, true),
+        (&[7, 9, 7, 9, 7, 9], 8, false),
+        // Only two copies so far: a third is allowed.
+        (&[7, 9, 7, 9], 7, false),
+        // A run of three with something before it.
+        (&[1, 2, 4, 5, 6, 4, 5, 6, 4, 5, 6], 4, true),
+        // Copies that are not back to back do not count.
+        (&[4, 5, 6, 1, 4, 5, 6, 4, 5, 6], 4, false),
+        // One token repeated (a line of `====`) is left alone.
+        (&[3, 3, 3, 3, 3, 3, 3], 3, false),
+        // Eight-token runs are the longest looked for; nine are not.
+        (&[1, 2, 3, 4, 5, 6, 7, 8, 1, 2, 3, 4, 5, 6, 7, 8, 1, 2, 3, 4, 5, 6, 7, 8], 1, true),
+        (&[1, 2, 3, 4, 5, 6, 7, 8, 9, 1, 2, 3, 4, 5, 6, 7, 8, 9, 1, 2, 3, 4, 5, 6, 7, 8, 9], 1, false),
+        (&[], 1, false),
+    ];
+    for (generated, next, refused) in cases {
+        assert_eq!(starts_another_copy(generated, *next), *refused, "{generated:?} then {next}");
     }
 }

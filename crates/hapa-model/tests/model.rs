@@ -6,7 +6,7 @@ use std::io::Write;
 use std::ops::ControlFlow;
 use std::process::{Command, Stdio};
 
-use hapa_model::{CodeModel, CompletionRequest, ModelFiles, StopReason, StopRules};
+use hapa_model::{CodeModel, CompletionRequest, ModelFiles, PromptReuse, StopReason, StopRules};
 
 fn model_dir() -> String {
     std::env::var("HAPA_MODEL_DIR").unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../../models").to_owned())
@@ -131,4 +131,39 @@ fn a_partly_typed_word_is_finished_not_restarted() {
     let one = model.complete(&CompletionRequest::rest_of_line(prefix, "\n", 1), |_| ControlFlow::Continue(())).unwrap();
     assert_eq!(one.generated_tokens, 1, "{one:?}");
     assert!(completion.text.starts_with(&one.text) && !one.text.is_empty(), "{one:?}");
+}
+
+#[test]
+fn typing_reuses_the_previous_prompt_and_completes_the_same() {
+    let model = load();
+    let mut reuse = PromptReuse::default();
+    let file = "import os\n\n\ndef read_config(directory):\n    path = os.path.join(directory, 'config.ini')\n    with open(path) as handle:\n        return handle.read()\n\n\ndef write_config(directory, text):\n    path = os.path.join(directory, 'config.ini')\n";
+    // Keystroke by keystroke through a new line, then an unrelated file (nothing to reuse).
+    let typed = "    with open(pa";
+    let mut requests: Vec<(String, String)> =
+        (1..=typed.len()).map(|end| (format!("{file}{}", &typed[..end]), "\n".to_owned())).collect();
+    requests.push(("class Stack:\n    def push(self, item):\n        self.".to_owned(), "\n".to_owned()));
+    for (index, (prefix, suffix)) in requests.iter().enumerate() {
+        let request = CompletionRequest::rest_of_line(prefix.as_str(), suffix.as_str(), 12);
+        let cold = model.complete(&request, |_| ControlFlow::Continue(())).unwrap();
+        let warm = model.complete_reusing(&request, &mut reuse, |_| ControlFlow::Continue(())).unwrap();
+        assert_eq!(cold.reused_prompt_tokens, 0);
+        assert_eq!(
+            (&warm.text, warm.stop_reason, warm.generated_tokens, warm.prompt_tokens),
+            (&cold.text, cold.stop_reason, cold.generated_tokens, cold.prompt_tokens),
+            "{prefix:?}"
+        );
+        let last = index == requests.len() - 1;
+        match (index, last) {
+            (0, _) => assert_eq!(warm.reused_prompt_tokens, 0, "the first request has nothing to reuse"),
+            (_, true) => assert_eq!(warm.reused_prompt_tokens, 0, "an unrelated file shares no start"),
+            // The file above the cursor's line is the same from one keystroke to the next.
+            _ => assert!(
+                warm.reused_prompt_tokens >= model.tokenizer().encode(file).len() - 1,
+                "keystroke {index}: reused {} of {}",
+                warm.reused_prompt_tokens,
+                warm.prompt_tokens
+            ),
+        }
+    }
 }

@@ -1,15 +1,20 @@
 //! The local code model in the extension host: `hapa-model` behind a JavaScript class. The host
 //! reads the model files (from the installed extension) and hands over their contents.
 
+use std::cell::RefCell;
 use std::ops::ControlFlow;
 
-use hapa_model::{CodeModel, CompletionRequest, ModelFiles, Sampling, StopRules};
+use hapa_model::{CodeModel, CompletionRequest, ModelFiles, PromptReuse, Sampling, StopRules};
 use wasm_bindgen::prelude::*;
 
 /// A loaded local model (load once: reading and optimising the graph takes a moment).
 #[wasm_bindgen]
 pub struct LocalModel {
     model: CodeModel,
+    /// The last line completion's cache: the next keystroke's prompt starts the same way, so
+    /// only its new tokens are computed. One user's extension host, so nothing leaks between
+    /// users through timing.
+    typing: RefCell<PromptReuse>,
 }
 
 #[wasm_bindgen]
@@ -19,17 +24,30 @@ impl LocalModel {
     pub fn new(onnx: &[u8], tokenizer_json: &str, description_json: &str) -> Result<LocalModel, JsError> {
         let model = CodeModel::load(ModelFiles { onnx, tokenizer_json, description_json })
             .map_err(|e| JsError::new(&e.to_string()))?;
-        Ok(Self { model })
+        Ok(Self { model, typing: RefCell::default() })
     }
 
     /// The rest of the current line (greedy, syntax-aware): `{text, stop_reason, prompt_tokens,
-    /// generated_tokens, trimmed}`.
+    /// generated_tokens, trimmed, reused_prompt_tokens}`. The start of the prompt that the
+    /// previous call's shares is not computed again.
     #[wasm_bindgen(js_name = completeLine)]
     pub fn complete_line(&self, prefix: &str, suffix: &str, max_tokens: usize) -> Result<JsValue, JsError> {
         let request = CompletionRequest::rest_of_line(prefix, suffix, max_tokens);
-        let completion =
-            self.model.complete(&request, |_| ControlFlow::Continue(())).map_err(|e| JsError::new(&e.to_string()))?;
+        let mut typing = self.typing.try_borrow_mut().map_err(|_| JsError::new("the local model is busy"))?;
+        let completion = self
+            .model
+            .complete_reusing(&request, &mut typing, |_| ControlFlow::Continue(()))
+            .map_err(|e| JsError::new(&e.to_string()))?;
         serde_wasm_bindgen::to_value(&completion).map_err(|e| JsError::new(&e.to_string()))
+    }
+
+    /// Drops the cache `completeLine` keeps, so that its next call starts cold (benchmarks of
+    /// the cold case; memory when completions stop).
+    #[wasm_bindgen(js_name = forgetPrompt)]
+    pub fn forget_prompt(&self) {
+        if let Ok(mut typing) = self.typing.try_borrow_mut() {
+            *typing = PromptReuse::default();
+        }
     }
 
     /// A chat answer written offline exactly as the server's `generate` writes it: the question

@@ -108,7 +108,7 @@ def main() -> None:
                 **{f"past_{name}": {2: "past"} for name in cache_names},
                 **{f"present_{name}": {2: "total"} for name in cache_names},
             },
-            opset_version=17,
+            opset_version=20,
             # Folding would store the tied embedding twice (once transposed for the logits).
             do_constant_folding=False,
             dynamo=False,

@@ -43,10 +43,15 @@ class RmsNorm(nn.Module):
 
 
 def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotary embedding on the two halves of the last dimension; cos/sin: [..., T, head_width/2]."""
+    """Rotary embedding on the two halves of the last dimension; cos/sin: [..., T, head_width],
+    each angle's value twice (once per half).
+
+    Written as a sum rather than a concatenation of the rotated halves (the same numbers): a
+    concatenation right before the attention product leads tract to split that product in two
+    and add the halves, one more pass over every attention score."""
     half = x.shape[-1] // 2
-    first, second = x[..., :half], x[..., half:]
-    return torch.cat([first * cos - second * sin, first * sin + second * cos], dim=-1)
+    swapped = torch.cat([-x[..., half:], x[..., :half]], dim=-1)
+    return x * cos + swapped * sin
 
 
 class Block(nn.Module):
@@ -80,7 +85,8 @@ class Block(nn.Module):
         q, k, v = self.heads(x, cos, sin)
         k = torch.cat([past_k, k], dim=2)
         v = torch.cat([past_v, v], dim=2)
-        scores = q @ k.transpose(-1, -2) * (1.0 / math.sqrt(self.config.head_width)) + bias
+        # Scaling the queries, not the scores: T × head_width numbers instead of T × (P + T).
+        scores = (q * (1.0 / math.sqrt(self.config.head_width))) @ k.transpose(-1, -2) + bias
         return self.finish(x, torch.softmax(scores, dim=-1) @ v), k, v
 
 
@@ -92,7 +98,7 @@ class CodeModel(nn.Module):
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.layers))
         self.norm = RmsNorm(config.width)
         inverse = 1.0 / config.rope_base ** (torch.arange(0, config.head_width, 2).float() / config.head_width)
-        angles = torch.outer(torch.arange(config.max_positions).float(), inverse)
+        angles = torch.outer(torch.arange(config.max_positions).float(), inverse).repeat(1, 2)
         self.register_buffer("cos", angles.cos(), persistent=False)
         self.register_buffer("sin", angles.sin(), persistent=False)
         self.apply(self._init)

@@ -79,6 +79,16 @@ fn figures(report: &Value) -> String {
         n(&baseline["edit_similarity"]),
         n(&baseline["parseable"])
     ));
+    let closers = &native["before_auto_closed"];
+    out.push_str(&format!(
+        "The same cases as an editor that closes brackets and quotes by itself has them: {} of them end \
+         with closers, which are moved after the cursor (the target is what comes before them). \
+         Exact match {:.1}%, edit similarity {:.1}, parseable {:.1}%.\n\n",
+        closers["cases"],
+        n(&closers["exact_match"]),
+        n(&closers["edit_similarity"]),
+        n(&closers["parseable"])
+    ));
     out.push_str("| by package | cases | exact match | edit similarity | parseable |\n|---|---|---|---|---|\n");
     if let Some(packages) = native["by_package"].as_object() {
         for (name, figures) in packages {

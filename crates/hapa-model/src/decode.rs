@@ -337,3 +337,18 @@ pub fn starts_another_copy(generated: &[TokenId], next: TokenId) -> bool {
         first[0] == next && first.iter().any(|token| *token != next) && tail.chunks(run).all(|copy| copy == first)
     })
 }
+
+/// The rest of the cursor's line (`suffix` up to its first newline, spaces trimmed) when it holds
+/// only closing brackets and quotes: what an editor types by itself after the cursor (`print(|)`).
+/// The line is then completed left to right, as if they were not there, and the closers the model
+/// writes itself are dropped again ([`without_closers`]).
+pub fn auto_closed(suffix: &str) -> Option<&str> {
+    let rest = suffix.split('\n').next().unwrap_or_default().trim();
+    (!rest.is_empty() && rest.chars().all(|c| matches!(c, ')' | ']' | '}' | '"' | '\''))).then_some(rest)
+}
+
+/// `text` without the `closers` it ends with (trailing spaces aside), since they already follow
+/// the cursor; `text` itself when it does not end with all of them.
+pub fn without_closers<'t>(text: &'t str, closers: &str) -> &'t str {
+    text.trim_end().strip_suffix(closers).unwrap_or(text)
+}

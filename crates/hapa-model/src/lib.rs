@@ -194,15 +194,18 @@ impl CodeModel {
     /// The prompt for a request (after truncation to the context window) and the piece of the
     /// prefix it leaves for the model to write again (token healing, see [`decode::Healing`]).
     ///
-    /// When the rest of the cursor's line is blank and only that line is wanted, the prompt is the
-    /// prefix alone, left to right: the bundled model, briefly trained, continues text far better
-    /// than it fills a middle (see MODEL_CARD), and nothing after the line can change that line.
+    /// When the rest of the cursor's line is blank, or holds only closers the editor typed by
+    /// itself ([`decode::auto_closed`]), and only that line is wanted, the prompt is the prefix
+    /// alone, left to right: the bundled model, briefly trained, continues text far better than it
+    /// fills a middle (see MODEL_CARD), and nothing after the line can change that line.
     pub fn prompt<'a>(&self, request: &'a CompletionRequest) -> (Vec<TokenId>, &'a str) {
         let healed = decode::Healing::piece(&self.tokenizer, &request.prefix);
         let prefix = &request.prefix[..request.prefix.len() - healed.len()];
         let budget = self.context_window.saturating_sub(request.stop.max_tokens).max(16);
         let rest_of_line = request.suffix.split('\n').next().unwrap_or_default();
-        if request.stop.end_of_line && rest_of_line.trim().is_empty() {
+        if request.stop.end_of_line
+            && (rest_of_line.trim().is_empty() || decode::auto_closed(&request.suffix).is_some())
+        {
             let left_to_right = decode::keep_last_lines(&self.tokenizer, prefix, budget);
             // An empty prefix has nothing to continue: the FIM layout is never empty.
             if !left_to_right.is_empty() {
@@ -259,6 +262,12 @@ impl CodeModel {
             banned.push(self.special.end_of_text);
         }
         let cursor_line = cursor_line(&request.prefix);
+        // Closers after the cursor that a left-to-right prompt ignored: the model writes its own,
+        // which the line guard and the result leave out.
+        let closers = decode::auto_closed(&request.suffix)
+            .filter(|_| request.stop.end_of_line && prompt.first() != Some(&self.special.fim_prefix));
+        let without_closers =
+            |text: &'_ str| closers.map_or(text, |closers| decode::without_closers(text, closers)).len();
 
         let mut logits = self.network.feed(&mut cache, &prompt[reused_prompt_tokens..])?;
         let mut generated: Vec<TokenId> = Vec::new();
@@ -290,7 +299,7 @@ impl CodeModel {
                     && refusals_left > 0
                     && line_guard
                     && !healing.is_pending()
-                    && !decode::line_is_complete(&request.prefix, &text, &request.suffix)
+                    && !decode::line_is_complete(&request.prefix, &text[..without_closers(&text)], &request.suffix)
                 {
                     refused.push(token);
                     refusals_left -= 1;
@@ -339,6 +348,7 @@ impl CodeModel {
             reuse.held = Some((fed, cache));
         }
 
+        text.truncate(without_closers(&text));
         let mut trimmed = false;
         if request.syntax_aware && !text.is_empty() {
             cuts.retain(|cut| *cut < text.len());

@@ -157,6 +157,7 @@ fn evaluate(model: &CodeModel, cases: &std::path::Path, max_tokens: usize, repea
     let (mut ours, mut baseline) = (Tally::default(), Tally::default());
     let mut by_package: std::collections::BTreeMap<String, Tally> = Default::default();
     let mut typing = Typing::default();
+    let mut before_closers = Tally::default();
     for case in &cases {
         let started = std::time::Instant::now();
         let request = CompletionRequest::rest_of_line(case.prefix.clone(), case.suffix.clone(), max_tokens);
@@ -169,6 +170,10 @@ fn evaluate(model: &CodeModel, cases: &std::path::Path, max_tokens: usize, repea
         by_package.entry(case.package.clone()).or_default().add(case, &completion.text);
         baseline.add(case, &eval::repeat_similar_line(&case.prefix));
         typing.add(model, case, &completion.text, max_tokens)?;
+        if let Some(case) = before_auto_closed(case) {
+            let request = CompletionRequest::rest_of_line(case.prefix.clone(), case.suffix.clone(), max_tokens);
+            before_closers.add(&case, &model.complete(&request, |_| std::ops::ControlFlow::Continue(()))?.text);
+        }
     }
 
     // Fixed work: a 512-token prompt (the end of the longest case's prefix) and 24 new tokens.
@@ -185,6 +190,7 @@ fn evaluate(model: &CodeModel, cases: &std::path::Path, max_tokens: usize, repea
         "model": ours.report(),
         "baseline": baseline.report(),
         "typing": typing.report(),
+        "before_auto_closed": before_closers.report(),
         "by_package": by_package.iter_mut().map(|(name, tally)| (name.clone(), tally.report())).collect::<serde_json::Map<_, _>>(),
         "fixed_512_prompt_24_tokens_ms": {
             "prompt_tokens": prompt.len(),
@@ -238,4 +244,18 @@ impl Typing {
             "same_as_cold": 100.0 * self.same_as_cold as f64 / cases,
         })
     }
+}
+
+/// The case as it is in an editor that closes brackets and quotes by itself: the closers that end
+/// the target (`join(a, b)` → `)`) already follow the cursor, and the target is what comes before
+/// them; `None` when the target does not end with a closer or is nothing but closers.
+fn before_auto_closed(case: &Case) -> Option<Case> {
+    let target = case.target.trim_end();
+    let text = target.trim_end_matches([')', ']', '}', '"', '\'']);
+    (text.len() < target.len() && !text.trim().is_empty()).then(|| Case {
+        package: case.package.clone(),
+        prefix: case.prefix.clone(),
+        suffix: format!("{}{}", &target[text.len()..], case.suffix),
+        target: text.to_owned(),
+    })
 }

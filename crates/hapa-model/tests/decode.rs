@@ -4,8 +4,8 @@ use std::ops::ControlFlow;
 
 use hapa_model::Sampling;
 use hapa_model::decode::{
-    COPIES_ALLOWED, Healing, MAX_SUFFIX_TOKENS, Sampler, SpecialTokens, StopReason, StopRules, check_stop, fim_prompt,
-    line_is_complete, starts_another_copy,
+    COPIES_ALLOWED, Healing, MAX_SUFFIX_TOKENS, Sampler, SpecialTokens, StopReason, StopRules, auto_closed, check_stop,
+    fim_prompt, line_is_complete, starts_another_copy, without_closers,
 };
 use hapa_model::tokenizer::Tokenizer;
 
@@ -222,5 +222,34 @@ fn a_fourth_copy_of_a_repeated_run_is_refused() {
     ];
     for (generated, next, refused) in cases {
         assert_eq!(starts_another_copy(generated, *next), *refused, "{generated:?} then {next}");
+    }
+}
+
+#[test]
+fn closers_the_editor_typed_after_the_cursor_are_recognised_and_not_written_twice() {
+    // (suffix, the closers it starts with)
+    let suffixes: &[(&str, Option<&str>)] = &[
+        (")\n", Some(")")),
+        ("))  \nx = 1\n", Some("))")),
+        ("\"]\n", Some("\"]")),
+        ("')", Some("')")),
+        ("\n", None),
+        ("", None),
+        (", b)\n", None),
+        ("):\n", None),
+    ];
+    for (suffix, closers) in suffixes {
+        assert_eq!(auto_closed(suffix), *closers, "{suffix:?}");
+    }
+    // (completion, closers after the cursor, what is inserted)
+    let completions = [
+        ("directory, 'config.ini')", ")", "directory, 'config.ini'"),
+        ("x))  ", "))", "x"),
+        ("x)", "))", "x)"),
+        ("x", ")", "x"),
+        ("", ")", ""),
+    ];
+    for (text, closers, inserted) in completions {
+        assert_eq!(without_closers(text, closers), inserted, "{text:?} before {closers:?}");
     }
 }

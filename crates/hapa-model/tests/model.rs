@@ -167,3 +167,17 @@ fn typing_reuses_the_previous_prompt_and_completes_the_same() {
         }
     }
 }
+
+#[test]
+fn a_line_before_auto_closed_brackets_is_completed_left_to_right_without_doubling_them() {
+    let model = load();
+    let prefix = "import os\n\n\ndef read_config(directory):\n    path = os.path.join(";
+    let request = CompletionRequest::rest_of_line(prefix, ")\n", 16);
+    let (prompt, healed) = model.prompt(&request);
+    // Left to right: the prefix alone (less the healed piece), no FIM tokens, no suffix.
+    assert_eq!(model.tokenizer().decode(&prompt), &prefix[..prefix.len() - healed.len()]);
+    let completion = model.complete(&request, |_| ControlFlow::Continue(())).unwrap();
+    assert!(!completion.text.is_empty() && !completion.text.ends_with(')'), "{completion:?}");
+    let module = format!("{prefix}{})\n", completion.text);
+    assert!(hapa_core::validate::module(&module).is_empty(), "{module}");
+}

@@ -704,6 +704,9 @@ e2eTest('a server completion taken with Tab is reported as accepted, one passed 
     await wb.page.keyboard.press('Control+End');
     const ghost = wb.page.locator('.monaco-editor .ghost-text-decoration');
     const offered = async (typed) => {
+        // A new line after the end of this one: an accepted completion leaves the cursor before
+        // the `)` the editor closed by itself, and Enter there would carry it to the next line.
+        await wb.page.keyboard.press('End');
         await wb.page.keyboard.press('Enter');
         await wb.page.keyboard.type(typed, { delay: 20 });
         return waitFor(`a server completion after ${JSON.stringify(typed)}`, async () => {

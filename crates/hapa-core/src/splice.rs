@@ -19,13 +19,35 @@ pub struct SpliceCheck {
 /// Checks `insertion` placed between `before` and `after`.
 pub fn check(before: &str, insertion: &str, after: &str) -> SpliceCheck {
     let spliced = format!("{before}{insertion}{after}");
-    let errors = validate::module(&spliced);
+    check_errors(before, insertion, validate::module(&spliced), &mut Baseline::new(before, after))
+}
+
+/// The errors of the module without any insertion, parsed once however many insertions are
+/// checked against it.
+struct Baseline<'a> {
+    before: &'a str,
+    after: &'a str,
+    errors: Option<Vec<Diagnostic>>,
+}
+
+impl<'a> Baseline<'a> {
+    fn new(before: &'a str, after: &'a str) -> Self {
+        Self { before, after, errors: None }
+    }
+
+    fn errors(&mut self) -> &[Diagnostic] {
+        self.errors.get_or_insert_with(|| validate::module(&format!("{}{}", self.before, self.after)))
+    }
+}
+
+/// [`check`], given the spliced module's `errors`.
+fn check_errors(before: &str, insertion: &str, errors: Vec<Diagnostic>, baseline: &mut Baseline<'_>) -> SpliceCheck {
     if errors.is_empty() {
         return SpliceCheck { new_errors: Vec::new(), parses: true };
     }
     // Error recovery may word a pre-existing error differently once text is inserted before it,
     // so an insertion is also acceptable when it adds no error count and no error inside itself.
-    let baseline = validate::module(&format!("{before}{after}"));
+    let baseline = baseline.errors();
     let inserted = before.len()..before.len() + insertion.len();
     let inside = errors.iter().any(|error| inserted.contains(&error.start));
     if !baseline.is_empty() && errors.len() <= baseline.len() && !inside {
@@ -41,6 +63,21 @@ pub fn check(before: &str, insertion: &str, after: &str) -> SpliceCheck {
     SpliceCheck { new_errors, parses: false }
 }
 
+/// From the start of the line `at` lies on to the end of the next non-blank line after it (the
+/// module's end when none follows): where an insertion ending at `at` can be to blame for a
+/// syntax error (an unclosed bracket shows on the next line).
+pub fn around_line_end(module: &str, at: usize) -> std::ops::Range<usize> {
+    let line_start = module[..at].rfind('\n').map_or(0, |i| i + 1);
+    let mut end = at;
+    for (index, line) in module[at..].split_inclusive('\n').enumerate() {
+        end += line.len();
+        if index > 0 && !line.trim().is_empty() {
+            break;
+        }
+    }
+    line_start..end
+}
+
 /// The longest prefix of `completion`, cut at one of `cuts` (byte offsets into it, any order;
 /// its full length is always tried first), whose insertion adds no syntax error; `None` when
 /// even the shortest non-empty cut does, so the completion is dropped.
@@ -53,11 +90,11 @@ pub fn longest_acceptable<'a>(before: &str, completion: &'a str, after: &str, cu
     lengths.push(completion.len());
     lengths.sort_unstable_by(|a, b| b.cmp(a));
     lengths.dedup();
-    lengths
-        .into_iter()
-        .filter(|length| *length > 0)
-        .map(|length| &completion[..length])
-        .find(|candidate| check(before, candidate, after).new_errors.is_empty())
+    let mut baseline = Baseline::new(before, after);
+    lengths.into_iter().filter(|length| *length > 0).map(|length| &completion[..length]).find(|candidate| {
+        let errors = validate::module(&format!("{before}{candidate}{after}"));
+        check_errors(before, candidate, errors, &mut baseline).new_errors.is_empty()
+    })
 }
 
 #[cfg(test)]
@@ -100,6 +137,14 @@ mod tests {
         let completion = "a, b))  # extra paren";
         let kept = longest_acceptable("x = foo(", completion, "\n", &every_char(completion));
         assert_eq!(kept, Some("a, b)"));
+    }
+
+    #[test]
+    fn the_region_an_insertion_answers_for_runs_to_the_next_non_blank_line() {
+        let module = "a = 1\nb = (2\n\n    + 3)\nc = 4\n";
+        let at = "a = 1\nb = (2".len();
+        assert_eq!(&module[around_line_end(module, at)], "b = (2\n\n    + 3)\n");
+        assert_eq!(around_line_end("x = (", 5), 0..5);
     }
 
     #[test]

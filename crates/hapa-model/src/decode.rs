@@ -297,21 +297,8 @@ pub fn line_is_complete(prefix: &str, text: &str, suffix: &str) -> bool {
         return true;
     }
     let module = format!("{prefix}{text}{suffix}");
-    let line_start = prefix.rfind('\n').map_or(0, |i| i + 1);
-    let line_end = prefix.len() + text.len();
-    // The end of the next non-blank line, where an unclosed bracket's error shows.
-    let mut near_end = module.len();
-    let mut offset = line_end;
-    for line in module[line_end..].split_inclusive('\n').skip(1) {
-        offset += line.len();
-        if !line.trim().is_empty() {
-            near_end = offset;
-            break;
-        }
-    }
-    let rest_of_line = module[line_end..].split_inclusive('\n').next().map_or(0, str::len);
-    near_end = near_end.max(line_end + rest_of_line);
-    hapa_core::validate::module(&module).iter().all(|error| error.start < line_start || error.start > near_end)
+    let near = hapa_core::splice::around_line_end(&module, prefix.len() + text.len());
+    hapa_core::validate::module(&module).iter().all(|error| error.start < near.start || error.start > near.end)
 }
 
 /// The part of the cursor's line before the cursor.
@@ -347,8 +334,16 @@ pub fn auto_closed(suffix: &str) -> Option<&str> {
     (!rest.is_empty() && rest.chars().all(|c| matches!(c, ')' | ']' | '}' | '"' | '\''))).then_some(rest)
 }
 
-/// `text` without the `closers` it ends with (trailing spaces aside), since they already follow
-/// the cursor; `text` itself when it does not end with all of them.
+/// `text` without the closers it ends with (trailing spaces aside) that already follow the
+/// cursor: the longest start of `closers` that `text` ends with, as an editor types over a closer
+/// it inserted itself (`x)` before `))` leaves `x`, and the line reads `x))`); `text` itself
+/// when it ends with none of them.
 pub fn without_closers<'t>(text: &'t str, closers: &str) -> &'t str {
-    text.trim_end().strip_suffix(closers).unwrap_or(text)
+    let trimmed = text.trim_end();
+    closers
+        .char_indices()
+        .map(|(at, closer)| at + closer.len_utf8())
+        .rev()
+        .find_map(|end| trimmed.strip_suffix(&closers[..end]))
+        .unwrap_or(text)
 }

@@ -34,9 +34,9 @@ enum Command {
         verbose: bool,
     },
     /// Evaluate on line-completion cases (JSON lines {"prefix", "suffix", "target", "package"},
-    /// as models/eval_cases.py writes them) against the repeat-a-similar-line baseline, and time
-    /// a fixed 512-token prompt + 24-token completion, cold and as typing (the previous
-    /// keystroke's prompt reused); prints one JSON report.
+    /// as models/eval_cases.py writes them) against the repeat-a-similar-line baseline; times each
+    /// case cold and as typing (the keystroke before it completed first, its prompt reused) and a
+    /// fixed 512-token prompt + 24-token completion cold; prints one JSON report.
     Eval {
         /// The ONNX model; tokenizer.json and the .json description are read beside it.
         #[arg(long, env = "HAPA_MODEL", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/hapa-code.onnx"))]

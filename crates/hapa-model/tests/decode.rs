@@ -245,8 +245,13 @@ fn closers_the_editor_typed_after_the_cursor_are_recognised_and_not_written_twic
     let completions = [
         ("directory, 'config.ini')", ")", "directory, 'config.ini'"),
         ("x))  ", "))", "x"),
-        ("x)", "))", "x)"),
+        // The editor types over the closers it inserted: `x)` before `))` reads `x))`.
+        ("x)", "))", "x"),
+        ("a.txt'", "')", "a.txt"),
+        ("f(x))", ")", "f(x)"),
         ("x", ")", "x"),
+        ("x  ", ")", "x  "),
+        ("x]", ")", "x]"),
         ("", ")", ""),
     ];
     for (text, closers, inserted) in completions {

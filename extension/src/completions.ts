@@ -24,6 +24,13 @@ const MAX_WORKSPACE_MODULES = 32;
 const MAX_MODULE_CHARS = 256 * 1024;
 /** How long a remote completion may take before the local model answers instead. */
 const REMOTE_TIMEOUT_MS = 2_000;
+/**
+ * How long the cursor rests somewhere before the local model computes the prompt there, so the
+ * completion at the next keystroke computes only what that keystroke adds.
+ */
+const PREPARE_AFTER_MS = 400;
+/** Prompt tokens computed ahead of time worth a line in the log (a move, not a keystroke). */
+const PREPARE_LOGGED_TOKENS = 32;
 const FEEDBACK_TIMEOUT_MS = 5_000;
 
 type Chooser = InstanceType<ReturnType<typeof hapaCore>['BackendChooser']>;
@@ -37,6 +44,9 @@ export class InlineCompletions implements vscode.InlineCompletionItemProvider, v
     /** The last server completion shown, until it is accepted or passed over. */
     private shown: { id: string; prefix: string; text: string; accepted: boolean } | undefined;
     private readonly subscription: vscode.Disposable;
+    /** Cursor moves, which schedule the local model's preparation of the prompt there. */
+    private readonly cursorMoves: vscode.Disposable;
+    private prepareTimer: NodeJS.Timeout | undefined;
     /** The provider's registration with VS Code, only while completions are on somewhere. */
     private registration: vscode.Disposable | undefined;
 
@@ -54,6 +64,37 @@ export class InlineCompletions implements vscode.InlineCompletionItemProvider, v
             if (event.affectsConfiguration('hapa.completions.enabled')) this.register();
             if (event.affectsConfiguration('hapa')) this.showStatus();
         });
+        this.cursorMoves = vscode.window.onDidChangeTextEditorSelection((event) => {
+            clearTimeout(this.prepareTimer);
+            if (!this.registration || event.textEditor.document.languageId !== 'python') return;
+            this.prepareTimer = setTimeout(() => void this.prepare(event.textEditor), PREPARE_AFTER_MS);
+        });
+    }
+
+    /**
+     * The cursor came to rest in `editor`: when the local model would answer there, it computes
+     * the prompt now, in idle time, rather than at the next keystroke (the first completion after
+     * a move would otherwise compute the whole window; each later one computes what it adds).
+     */
+    private async prepare(editor: vscode.TextEditor): Promise<void> {
+        const document = editor.document;
+        const settings = vscode.workspace.getConfiguration('hapa.completions', document);
+        if (vscode.window.activeTextEditor !== editor || !editor.selection.isEmpty || !settings.get<boolean>('enabled', true)) return;
+        this.chooser ??= new (hapaCore().BackendChooser)(mode());
+        const key = await this.keys.get();
+        if (this.chooser.choose(Date.now()) === 'remote' && (key || !this.chooser.fallsBack())) return;
+        const position = editor.selection.active;
+        const { prefix, suffix } = prompt(document, position);
+        if (!prefix.trim()) return;
+        try {
+            const prepared = await this.local.prepare(prefix, suffix, settings.get<number>('maxTokens', 32));
+            if (prepared && prepared.tokens >= PREPARE_LOGGED_TOKENS) {
+                const where = `${path.basename(document.fileName)}:${position.line + 1}`;
+                this.log.info(`HAPA local model: prompt prepared at ${where} (${prepared.tokens} tokens, ${Math.round(prepared.ms)} ms)`);
+            }
+        } catch (error) {
+            this.log.warn(`HAPA local model: prompt not prepared: ${message(error)}`);
+        }
     }
 
     /**
@@ -173,6 +214,8 @@ export class InlineCompletions implements vscode.InlineCompletionItemProvider, v
     }
 
     dispose(): void {
+        clearTimeout(this.prepareTimer);
+        this.cursorMoves.dispose();
         this.subscription.dispose();
         this.registration?.dispose();
         this.status.dispose();

@@ -14,6 +14,15 @@ export interface LineRequest {
     maxTokens: number;
 }
 
+/** A line completion's prompt at a cursor that came to rest, computed ahead of its keystroke. */
+export interface PrepareRequest {
+    kind: 'prepare';
+    id: number;
+    prefix: string;
+    suffix: string;
+    maxTokens: number;
+}
+
 /** A chat answer written offline; `stop` is a shared flag the host sets to 1 to stop decoding. */
 export interface AnswerRequest {
     kind: 'answer';
@@ -24,10 +33,11 @@ export interface AnswerRequest {
     stop: SharedArrayBuffer;
 }
 
-export type LocalRequest = LineRequest | AnswerRequest;
+export type LocalRequest = LineRequest | PrepareRequest | AnswerRequest;
 
 export type LocalAnswer =
     | { id: number; text: string; ms: number }
+    | { id: number; prepared: number; ms: number }
     | { id: number; delta: string }
     | { id: number; error: string }
     | { id: number; superseded: true };
@@ -54,8 +64,24 @@ export class LocalModel implements vscode.Disposable {
         });
         if ('error' in answer) throw new Error(answer.error);
         if ('superseded' in answer) return { text: '', ms: 0 };
-        if ('delta' in answer) throw new Error('the local model answered a line with a stream');
+        if (!('text' in answer)) throw new Error('the local model answered a line with something else');
         return answer;
+    }
+
+    /**
+     * Computes the prompt of a completion at the cursor ahead of time (the cursor came to rest
+     * somewhere new), so the completion at the next keystroke computes only what it adds.
+     * Resolves with the prompt tokens computed, or undefined when a completion came first.
+     */
+    async prepare(prefix: string, suffix: string, maxTokens: number): Promise<{ tokens: number; ms: number } | undefined> {
+        const worker = this.start();
+        const id = this.nextId++;
+        const answer = await new Promise<LocalAnswer>((resolve) => {
+            this.pending.set(id, resolve);
+            worker.postMessage({ kind: 'prepare', id, prefix, suffix, maxTokens } satisfies LocalRequest);
+        });
+        if ('error' in answer) throw new Error(answer.error);
+        return 'prepared' in answer ? { tokens: answer.prepared, ms: answer.ms } : undefined;
     }
 
     /**
@@ -76,7 +102,7 @@ export class LocalModel implements vscode.Disposable {
             });
             if ('error' in answer) throw new Error(answer.error);
             if ('superseded' in answer) throw new Error('the local model was busy with a newer request; ask again');
-            if ('delta' in answer) throw new Error('unexpected delta');
+            if (!('text' in answer)) throw new Error('the local model answered a question with something else');
             return answer;
         } finally {
             signal.removeEventListener('abort', onAbort);

@@ -1,6 +1,8 @@
 // The local model's thread: decoding is synchronous WebAssembly, so it runs here, never on the
-// extension host's event loop. One request at a time; a newer request replaces a waiting one
-// (the editor has moved on), so a burst of keystrokes costs one completion, not a queue of them.
+// extension host's event loop. One request at a time, in order, except that the editor's requests
+// replace its own waiting ones (it has moved on), so a burst of keystrokes costs one completion,
+// not a queue of them; a chat answer is never replaced by the editor's, nor a completion by a
+// prompt prepared ahead of time.
 import { readFileSync } from 'fs';
 import * as path from 'path';
 import { parentPort, workerData } from 'worker_threads';
@@ -11,7 +13,7 @@ const core = require('./wasm/hapa_wasm.js') as typeof Core;
 const modelDir: string = workerData.modelDir;
 
 let model: Core.LocalModel | undefined;
-let waiting: LocalRequest | undefined;
+let waiting: LocalRequest[] = [];
 let busy = false;
 
 function load(): Core.LocalModel {
@@ -24,13 +26,15 @@ function load(): Core.LocalModel {
 }
 
 function drain(): void {
-    while (waiting) {
-        const request = waiting;
-        waiting = undefined;
+    while (waiting.length > 0) {
+        const request = waiting.shift()!;
         const started = performance.now();
         let answer: LocalAnswer;
         try {
-            if (request.kind === 'line') {
+            if (request.kind === 'prepare') {
+                const tokens = load().prepareLine(request.prefix, request.suffix, request.maxTokens);
+                answer = { id: request.id, prepared: tokens, ms: performance.now() - started };
+            } else if (request.kind === 'line') {
                 const completion = load().completeLine(request.prefix, request.suffix, request.maxTokens);
                 answer = { id: request.id, text: completion.text, ms: performance.now() - started };
             } else {
@@ -48,9 +52,20 @@ function drain(): void {
     }
 }
 
+/** Whether `newer` makes `older`, still waiting, pointless. */
+function replaces(newer: LocalRequest, older: LocalRequest): boolean {
+    return newer.kind === 'answer' ? older.kind === 'answer' : older.kind !== 'answer';
+}
+
 parentPort?.on('message', (request: LocalRequest) => {
-    if (waiting) parentPort?.postMessage({ id: waiting.id, superseded: true } satisfies LocalAnswer);
-    waiting = request;
+    if (request.kind === 'prepare' && waiting.some((older) => older.kind === 'line')) {
+        parentPort?.postMessage({ id: request.id, superseded: true } satisfies LocalAnswer);
+        return;
+    }
+    for (const older of waiting.filter((older) => replaces(request, older))) {
+        parentPort?.postMessage({ id: older.id, superseded: true } satisfies LocalAnswer);
+    }
+    waiting = [...waiting.filter((older) => !replaces(request, older)), request];
     if (busy) return;
     busy = true;
     // Let messages already queued arrive first, so only the newest of a burst is decoded.

@@ -28,7 +28,7 @@ const percentile = (sorted, q) => sorted[Math.round((sorted.length - 1) * q)];
 const row = (label, name, ms) => {
     const sorted = [...ms].sort((a, b) => a - b);
     const cells = [sorted[0], percentile(sorted, 0.5), percentile(sorted, 0.95)].map((v) => v.toFixed(2).padStart(6));
-    console.log(`${label.padEnd(11)} ${name.padEnd(34)} ${cells.join('    ')}`);
+    console.log(`${label.padEnd(11)} ${name.padEnd(50)} ${cells.join('    ')}`);
 };
 const time = (operation) => {
     const started = performance.now();
@@ -47,7 +47,7 @@ const before = source.slice(0, cursor);
 const after = source.slice(cursor);
 if (core.validatePython(source).length !== 0) throw new Error(`${file} does not parse; rerun the native example`);
 console.log(`${file} (${lines.length - 1} lines); cursor at offset ${cursor}`);
-console.log('            operation                          min ms    p50 ms    p95 ms');
+console.log(`            ${'operation'.padEnd(50)} min ms    p50 ms    p95 ms`);
 row('WASM', 'validatePython', repeat(() => core.validatePython(source)));
 row('WASM', 'completionPrompt', repeat(() => core.completionPrompt(before, after, undefined, {}, CONTEXT_TOKENS)));
 
@@ -89,6 +89,21 @@ for (const [n, at] of cursors.entries()) {
     if (n >= WARM_UPS) typing.push(ms);
 }
 row('local/WASM', `inline completion while typing (${MAX_TOKENS} tokens max)`, typing);
+
+// After a move: the extension prepares the prompt where the cursor came to rest (prepareLine),
+// and the first keystroke there is completed from it.
+const moved = [];
+for (const [n, at] of cursors.entries()) {
+    model.forgetPrompt();
+    const rest = prompt(at - 1);
+    model.prepareLine(rest.prefix, rest.suffix, MAX_TOKENS);
+    const ms = time(() => {
+        const { prefix, suffix } = prompt(at);
+        model.completeLine(prefix, suffix, MAX_TOKENS);
+    });
+    if (n >= WARM_UPS) moved.push(ms);
+}
+row('local/WASM', `inline completion after a move, prepared (${MAX_TOKENS} tokens max)`, moved);
 
 if (serverUrl && apiKey) {
     const remote = [];

@@ -30,6 +30,8 @@ const GENERATED_FILES = {
     'nested.py': `x = ${'('.repeat(5000)}1${')'.repeat(5000)}\n`,
     // Questions about it get the scripted model's slow answer (they name the file).
     'slowly.py': 'def wait(seconds):\n    return seconds\n',
+    // Opened with the local backend: the cursor comes to rest in it before any keystroke.
+    'resting.py': 'import os\n\n\ndef config_path(directory):\n    """Where the configuration lives."""\n    return os.path.join(directory, "config.ini")\n\n\ndef read_config(directory):\n    with open(config_path(directory)) as handle:\n        return handle.read()\n\n\n',
 };
 
 let workbench;
@@ -642,6 +644,19 @@ e2eTest('the bundled model offers ghost text for a partial line and Tab accepts 
     // The line's indentation is the editor's (Enter keeps the previous line's), not the typed text.
     const line = (await editorText(wb)).split('\n').find((l) => l.includes(typed)) ?? '';
     assert.ok(line.trimStart().startsWith(`${typed}${suggested}`), line);
+
+    // The cursor comes to rest in another file: the model computes the prompt there before the
+    // first keystroke asks for it.
+    await wb.openFile('resting.py');
+    await wb.page.keyboard.press('Control+End');
+    const prepared = await waitFor('the "prompt prepared at resting.py" log line', async () => {
+        for (const file of await findFiles(wb.userDataDir, (f) => f.endsWith('.log'))) {
+            const match = /HAPA local model: prompt prepared at resting\.py:14 \((\d+) tokens, \d+ ms\)/.exec(await fs.readFile(file, 'utf8').catch(() => ''));
+            if (match) return match[0];
+        }
+        return undefined;
+    }, { timeoutMs: 30_000 });
+    t.diagnostic(prepared);
 });
 
 e2eTest('with the local backend the chat is answered by the bundled model, offline', { timeoutMs: 180_000 }, session, async (wb, t) => {

@@ -24,3 +24,16 @@ test('a line completion in WASM is text that keeps the module parseable', () => 
     assert.ok(!completion.text.includes('\n'), JSON.stringify(completion));
     assert.ok(completion.prompt_tokens > 5 && completion.generated_tokens >= 1, JSON.stringify(completion));
 });
+
+test('a prompt prepared in WASM while the cursor rests is reused by the next keystroke', () => {
+    const file = 'import os\n\n\ndef read_config(directory):\n    path = os.path.join(directory, "config.ini")\n    with open(';
+    model.forgetPrompt();
+    const prepared = model.prepareLine(file, '\n', 16);
+    assert.ok(prepared > 20, `prepared ${prepared} tokens`);
+    const warm = model.completeLine(`${file}p`, '\n', 16);
+    model.forgetPrompt();
+    const cold = model.completeLine(`${file}p`, '\n', 16);
+    assert.equal(warm.text, cold.text);
+    assert.equal(cold.reused_prompt_tokens, 0);
+    assert.ok(warm.reused_prompt_tokens + 3 >= warm.prompt_tokens, JSON.stringify(warm));
+});

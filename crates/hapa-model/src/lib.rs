@@ -238,6 +238,23 @@ impl CodeModel {
         self.complete_with(request, Some(reuse), on_text)
     }
 
+    /// Computes the key/value cache of `request`'s prompt into `reuse` without generating
+    /// anything, so that a completion asked for soon after (the next keystroke, whose prompt
+    /// starts the same way) computes only what its prompt adds. Idle time's work: the editor
+    /// calls it once the cursor has come to rest somewhere new. Returns the prompt tokens
+    /// computed now (those `reuse` already held are not computed again).
+    pub fn prepare_reusing(&self, request: &CompletionRequest, reuse: &mut PromptReuse) -> Result<usize, ModelError> {
+        let (prompt, _) = self.prompt(request);
+        let (mut cache, reused) = match reuse.take_for(&prompt)? {
+            Some(reused) => reused,
+            None => (self.network.new_cache()?, 0),
+        };
+        self.network.feed(&mut cache, &prompt[reused..])?;
+        let computed = prompt.len() - reused;
+        reuse.held = Some((prompt, cache));
+        Ok(computed)
+    }
+
     fn complete_with(
         &self,
         request: &CompletionRequest,

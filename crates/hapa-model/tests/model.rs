@@ -169,6 +169,30 @@ fn typing_reuses_the_previous_prompt_and_completes_the_same() {
 }
 
 #[test]
+fn a_prompt_prepared_while_the_cursor_rests_is_reused_by_the_next_keystroke() {
+    let model = load();
+    let mut reuse = PromptReuse::default();
+    let file =
+        "import os\n\n\ndef read_config(directory):\n    path = os.path.join(directory, 'config.ini')\n    with open(";
+    let at_rest = CompletionRequest::rest_of_line(file, "\n", 12);
+    let prompt_tokens = model.prompt(&at_rest).0.len();
+    assert_eq!(model.prepare_reusing(&at_rest, &mut reuse).unwrap(), prompt_tokens);
+    // Preparing the same place again computes nothing new but the prompt's last token.
+    assert_eq!(model.prepare_reusing(&at_rest, &mut reuse).unwrap(), 1);
+
+    let typed = CompletionRequest::rest_of_line(format!("{file}p"), "\n", 12);
+    let cold = model.complete(&typed, |_| ControlFlow::Continue(())).unwrap();
+    let warm = model.complete_reusing(&typed, &mut reuse, |_| ControlFlow::Continue(())).unwrap();
+    assert_eq!((&warm.text, warm.prompt_tokens), (&cold.text, cold.prompt_tokens));
+    assert!(
+        warm.reused_prompt_tokens + 3 >= warm.prompt_tokens,
+        "only the typed piece is computed: reused {} of {}",
+        warm.reused_prompt_tokens,
+        warm.prompt_tokens
+    );
+}
+
+#[test]
 fn a_line_before_auto_closed_brackets_is_completed_left_to_right_without_doubling_them() {
     let model = load();
     let prefix = "import os\n\n\ndef read_config(directory):\n    path = os.path.join(";

@@ -41,6 +41,17 @@ impl LocalModel {
         serde_wasm_bindgen::to_value(&completion).map_err(|e| JsError::new(&e.to_string()))
     }
 
+    /// Computes the prompt of a line completion at this place ahead of time, keeping it for the
+    /// next `completeLine`, whose prompt (the next keystroke's) will start the same way; the
+    /// editor calls it when the cursor comes to rest somewhere new. Returns the prompt tokens
+    /// computed.
+    #[wasm_bindgen(js_name = prepareLine)]
+    pub fn prepare_line(&self, prefix: &str, suffix: &str, max_tokens: usize) -> Result<usize, JsError> {
+        let request = CompletionRequest::rest_of_line(prefix, suffix, max_tokens);
+        let mut typing = self.typing.try_borrow_mut().map_err(|_| JsError::new("the local model is busy"))?;
+        self.model.prepare_reusing(&request, &mut typing).map_err(|e| JsError::new(&e.to_string()))
+    }
+
     /// Drops the cache `completeLine` keeps, so that its next call starts cold (benchmarks of
     /// the cold case; memory when completions stop).
     #[wasm_bindgen(js_name = forgetPrompt)]

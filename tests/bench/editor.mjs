@@ -28,7 +28,7 @@ const percentile = (sorted, q) => sorted[Math.round((sorted.length - 1) * q)];
 const row = (label, name, ms) => {
     const sorted = [...ms].sort((a, b) => a - b);
     const cells = [sorted[0], percentile(sorted, 0.5), percentile(sorted, 0.95)].map((v) => v.toFixed(2).padStart(6));
-    console.log(`${label.padEnd(11)} ${name.padEnd(50)} ${cells.join('    ')}`);
+    console.log(`${label.padEnd(11)} ${name.padEnd(58)} ${cells.join('    ')}`);
 };
 const time = (operation) => {
     const started = performance.now();
@@ -47,7 +47,7 @@ const before = source.slice(0, cursor);
 const after = source.slice(cursor);
 if (core.validatePython(source).length !== 0) throw new Error(`${file} does not parse; rerun the native example`);
 console.log(`${file} (${lines.length - 1} lines); cursor at offset ${cursor}`);
-console.log(`            ${'operation'.padEnd(50)} min ms    p50 ms    p95 ms`);
+console.log(`            ${'operation'.padEnd(58)} min ms    p50 ms    p95 ms`);
 row('WASM', 'validatePython', repeat(() => core.validatePython(source)));
 row('WASM', 'completionPrompt', repeat(() => core.completionPrompt(before, after, undefined, {}, CONTEXT_TOKENS)));
 

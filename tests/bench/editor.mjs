@@ -75,34 +75,33 @@ for (const [n, at] of cursors.entries()) {
 }
 row('local/WASM', `inline completion (${MAX_TOKENS} tokens max)`, local);
 
+/**
+ * Each cursor's keystroke timed after `before(prefix, suffix)` ran on the prompt of the keystroke
+ * before it, with nothing else held.
+ */
+const afterTheKeystrokeBefore = (before) => {
+    const ms = [];
+    for (const [n, at] of cursors.entries()) {
+        model.forgetPrompt();
+        const earlier = prompt(at - 1);
+        before(earlier.prefix, earlier.suffix);
+        const elapsed = time(() => {
+            const { prefix, suffix } = prompt(at);
+            model.completeLine(prefix, suffix, MAX_TOKENS);
+        });
+        if (n >= WARM_UPS) ms.push(elapsed);
+    }
+    return ms;
+};
+
 // Typing: the keystroke before the cursor was completed first, as the extension's worker does
 // while someone types; its key/value cache is reused for the shared start of the prompt.
-const typing = [];
-for (const [n, at] of cursors.entries()) {
-    model.forgetPrompt();
-    const before = prompt(at - 1);
-    model.completeLine(before.prefix, before.suffix, MAX_TOKENS);
-    const ms = time(() => {
-        const { prefix, suffix } = prompt(at);
-        model.completeLine(prefix, suffix, MAX_TOKENS);
-    });
-    if (n >= WARM_UPS) typing.push(ms);
-}
+const typing = afterTheKeystrokeBefore((prefix, suffix) => model.completeLine(prefix, suffix, MAX_TOKENS));
 row('local/WASM', `inline completion while typing (${MAX_TOKENS} tokens max)`, typing);
 
 // After a move: the extension prepares the prompt where the cursor came to rest (prepareLine),
 // and the first keystroke there is completed from it.
-const moved = [];
-for (const [n, at] of cursors.entries()) {
-    model.forgetPrompt();
-    const rest = prompt(at - 1);
-    model.prepareLine(rest.prefix, rest.suffix, MAX_TOKENS);
-    const ms = time(() => {
-        const { prefix, suffix } = prompt(at);
-        model.completeLine(prefix, suffix, MAX_TOKENS);
-    });
-    if (n >= WARM_UPS) moved.push(ms);
-}
+const moved = afterTheKeystrokeBefore((prefix, suffix) => model.prepareLine(prefix, suffix, MAX_TOKENS));
 row('local/WASM', `inline completion after a move, prepared (${MAX_TOKENS} tokens max)`, moved);
 
 if (serverUrl && apiKey) {

@@ -551,16 +551,21 @@ e2eTest('Show Menu (Ctrl+Alt+M) offers every HAPA command; Generate Tests from i
 
 e2eTest('activation is logged with its duration', { timeoutMs: 60_000 }, session, async (wb, t) => {
     // The figure is reported, not judged: README's activation time comes from here.
-    const activation = await waitFor('the "HAPA ... activated in" log line', async () => {
-        for (const file of await findFiles(wb.userDataDir, (f) => f.endsWith('.log'))) {
-            const match = /HAPA \S+ activated in ([\d.]+) ms/.exec(await fs.readFile(file, 'utf8').catch(() => ''));
-            if (match) return Number(match[1]);
-        }
-        return undefined;
-    }, { timeoutMs: 30_000 });
+    const activation = Number((await waitForLogLine(wb, 'the "HAPA ... activated in" log line', /HAPA \S+ activated in ([\d.]+) ms/))[1]);
     t.diagnostic(`activation took ${activation} ms`);
     assert.ok(Number.isFinite(activation), `activation ${activation} ms`);
 });
+
+/** The first match of `pattern` in a log file of the session, waited for (30 s at most). */
+async function waitForLogLine(wb, what, pattern) {
+    return waitFor(what, async () => {
+        for (const file of await findFiles(wb.userDataDir, (f) => f.endsWith('.log'))) {
+            const match = pattern.exec(await fs.readFile(file, 'utf8').catch(() => ''));
+            if (match) return match;
+        }
+        return undefined;
+    }, { timeoutMs: 30_000 });
+}
 
 /** The editor's text as shown (spaces restored). */
 async function editorText(wb) {
@@ -649,14 +654,8 @@ e2eTest('the bundled model offers ghost text for a partial line and Tab accepts 
     // first keystroke asks for it.
     await wb.openFile('resting.py');
     await wb.page.keyboard.press('Control+End');
-    const prepared = await waitFor('the "prompt prepared at resting.py" log line', async () => {
-        for (const file of await findFiles(wb.userDataDir, (f) => f.endsWith('.log'))) {
-            const match = /HAPA local model: prompt prepared at resting\.py:14 \((\d+) tokens, \d+ ms\)/.exec(await fs.readFile(file, 'utf8').catch(() => ''));
-            if (match) return match[0];
-        }
-        return undefined;
-    }, { timeoutMs: 30_000 });
-    t.diagnostic(prepared);
+    const prepared = await waitForLogLine(wb, 'the "prompt prepared at resting.py" log line', /HAPA local model: prompt prepared at resting\.py:14 \((\d+) tokens, \d+ ms\)/);
+    t.diagnostic(prepared[0]);
 });
 
 e2eTest('with the local backend the chat is answered by the bundled model, offline', { timeoutMs: 180_000 }, session, async (wb, t) => {

@@ -62,10 +62,15 @@ parentPort?.on('message', (request: LocalRequest) => {
         parentPort?.postMessage({ id: request.id, superseded: true } satisfies LocalAnswer);
         return;
     }
-    for (const older of waiting.filter((older) => replaces(request, older))) {
-        parentPort?.postMessage({ id: older.id, superseded: true } satisfies LocalAnswer);
+    const kept: LocalRequest[] = [];
+    for (const older of waiting) {
+        if (replaces(request, older)) {
+            parentPort?.postMessage({ id: older.id, superseded: true } satisfies LocalAnswer);
+        } else {
+            kept.push(older);
+        }
     }
-    waiting = [...waiting.filter((older) => !replaces(request, older)), request];
+    waiting = [...kept, request];
     if (busy) return;
     busy = true;
     // Let messages already queued arrive first, so only the newest of a burst is decoded.

@@ -73,11 +73,24 @@ fn figures(report: &Value) -> String {
         n(&model["edit_similarity"]),
         n(&model["parseable"])
     ));
+    let own_line = &native["own_line"];
+    out.push_str(&format!(
+        "| the model's own line only (not weighed against earlier lines) | {:.1}% | {:.1} | {:.1}% | |\n",
+        n(&own_line["exact_match"]),
+        n(&own_line["edit_similarity"]),
+        n(&own_line["parseable"])
+    ));
     out.push_str(&format!(
         "| baseline: repeat the nearest earlier line that starts the same way | {:.1}% | {:.1} | {:.1}% | |\n\n",
         n(&baseline["exact_match"]),
         n(&baseline["edit_similarity"]),
         n(&baseline["parseable"])
+    ));
+    out.push_str(&format!(
+        "In {:.1}% of the cases HAPA's completion is the rest of an earlier line that starts the same way, \
+         which the model itself scored above the line it wrote, line end included (`line_choice` in \
+         hapa-model).\n\n",
+        n(&model["from_earlier_line"])
     ));
     let closers = &native["before_auto_closed"];
     out.push_str(&format!(

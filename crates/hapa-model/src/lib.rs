@@ -11,11 +11,13 @@ use std::ops::ControlFlow;
 
 pub mod decode;
 pub mod eval;
+pub mod line_choice;
 pub mod network;
 pub mod tokenizer;
 
 pub use decode::{Sampling, StopReason, StopRules};
 use decode::{SpecialTokens, check_stop, cursor_line, fim_prompt};
+use line_choice::{EARLIER_LINES, LineScorer, earlier_line_rests};
 use network::{Network, Shape};
 use tokenizer::{TokenId, Tokenizer};
 
@@ -81,6 +83,9 @@ pub struct CompletionRequest {
     /// Trim the completion to its longest prefix that keeps the module parseable (dropping it
     /// when none does).
     pub syntax_aware: bool,
+    /// Earlier lines of the file that a greedy, syntax-aware line completion is weighed against
+    /// (see [`line_choice`]); 0: the model's own line only.
+    pub earlier_lines: usize,
 }
 
 impl CompletionRequest {
@@ -92,6 +97,7 @@ impl CompletionRequest {
             stop: StopRules::line(max_tokens),
             sampling: Sampling::Greedy,
             syntax_aware: true,
+            earlier_lines: EARLIER_LINES,
         }
     }
 }
@@ -113,6 +119,9 @@ pub struct Completion {
     /// Prompt tokens whose keys and values came from the previous completion's cache instead of
     /// being computed again (see [`PromptReuse`]; always 0 without it).
     pub reused_prompt_tokens: usize,
+    /// Whether the text is the rest of an earlier line of the file, which the model found likelier
+    /// than the line it wrote itself (see [`line_choice`]).
+    pub from_earlier_line: bool,
 }
 
 /// The key/value cache one completion leaves behind, so that the next completion whose prompt
@@ -141,12 +150,24 @@ impl PromptReuse {
     }
 }
 
+/// A line the model wrote: as written (scored), and as the editor would show it.
+#[derive(Clone, Copy)]
+struct Line<'a> {
+    written: &'a str,
+    shown: &'a str,
+    /// The tokens the model wrote it in (after the healed piece's), when they spell it exactly:
+    /// scored from the cache as they are, not encoded and fed again.
+    tokens: Option<&'a [TokenId]>,
+}
+
 /// The bundled model, loaded once: tokenizer, graph and prompt layout.
 pub struct CodeModel {
     tokenizer: Tokenizer,
     network: Network,
     special: SpecialTokens,
     context_window: usize,
+    /// By token id: whether the token ends a line (it starts with a newline, or ends the text).
+    ends_line: Vec<bool>,
 }
 
 impl CodeModel {
@@ -178,7 +199,10 @@ impl CodeModel {
         };
         let network = Network::from_onnx_bytes(files.onnx, description.shape)?;
         let context_window = description.trained_sequence.min(description.shape.max_positions);
-        Ok(Self { tokenizer, network, special, context_window })
+        let ends_line = (0..tokenizer.vocab_size())
+            .map(|id| id == special.end_of_text as usize || tokenizer.text_bytes(id as TokenId).starts_with(b"\n"))
+            .collect();
+        Ok(Self { tokenizer, network, special, context_window, ends_line })
     }
 
     /// The tokenizer.
@@ -245,14 +269,32 @@ impl CodeModel {
     /// computed now (those `reuse` already held are not computed again).
     pub fn prepare_reusing(&self, request: &CompletionRequest, reuse: &mut PromptReuse) -> Result<usize, ModelError> {
         let (prompt, _) = self.prompt(request);
-        let (mut cache, reused) = match reuse.take_for(&prompt)? {
-            Some(reused) => reused,
-            None => (self.network.new_cache()?, 0),
-        };
+        let (mut cache, reused) = self.cache_for(&prompt, Some(reuse))?;
         self.network.feed(&mut cache, &prompt[reused..])?;
         let computed = prompt.len() - reused;
         reuse.held = Some((prompt, cache));
         Ok(computed)
+    }
+
+    /// A cache for `prompt`: what `reuse` holds of its start, or an empty one; with the prompt
+    /// tokens it already holds.
+    fn cache_for(
+        &self,
+        prompt: &[TokenId],
+        reuse: Option<&mut PromptReuse>,
+    ) -> Result<(network::Cache, usize), ModelError> {
+        match reuse.map(|reuse| reuse.take_for(prompt)).transpose()?.flatten() {
+            Some(reused) => Ok(reused),
+            None => Ok((self.network.new_cache()?, 0)),
+        }
+    }
+
+    /// A [`LineScorer`] for token sequences that follow `prompt` (a completion scores its own
+    /// line in the cache it decoded in; this one starts cold).
+    pub fn line_scorer(&self, prompt: &[TokenId]) -> Result<LineScorer<'_>, ModelError> {
+        let mut cache = self.network.new_cache()?;
+        let logits = self.network.feed(&mut cache, prompt)?;
+        Ok(LineScorer::new(&self.network, cache, prompt.len(), Vec::new(), vec![logits], &self.ends_line))
     }
 
     fn complete_with(
@@ -263,14 +305,7 @@ impl CodeModel {
     ) -> Result<Completion, ModelError> {
         let (prompt, healed) = self.prompt(request);
         let mut healing = decode::Healing::new(healed);
-        let reused = match reuse.as_deref_mut() {
-            Some(reuse) => reuse.take_for(&prompt)?,
-            None => None,
-        };
-        let (mut cache, reused_prompt_tokens) = match reused {
-            Some(reused) => reused,
-            None => (self.network.new_cache()?, 0),
-        };
+        let (mut cache, reused_prompt_tokens) = self.cache_for(&prompt, reuse.as_deref_mut())?;
         // Every token the cache holds, in order (what the next completion may reuse).
         let mut fed = prompt.clone();
         let mut sampler = decode::Sampler::new(request.sampling);
@@ -287,6 +322,13 @@ impl CodeModel {
             |text: &'_ str| closers.map_or(text, |closers| decode::without_closers(text, closers)).len();
 
         let mut logits = self.network.feed(&mut cache, &prompt[reused_prompt_tokens..])?;
+        // A greedy, syntax-aware line is weighed against earlier lines of the file once written
+        // (see `line_choice`): the logits after each token fed, kept for scoring.
+        let choosing_line = request.earlier_lines > 0
+            && request.syntax_aware
+            && request.stop.end_of_line
+            && matches!(request.sampling, Sampling::Greedy);
+        let mut logits_along = if choosing_line { vec![logits.clone()] } else { Vec::new() };
         let mut generated: Vec<TokenId> = Vec::new();
         // Tokens spent writing the healed piece again do not count against `max_tokens`.
         let mut healing_tokens = 0;
@@ -360,11 +402,12 @@ impl CodeModel {
             }
             logits = self.network.feed(&mut cache, &[token])?;
             fed.push(token);
-        }
-        if let Some(reuse) = reuse {
-            reuse.held = Some((fed, cache));
+            if choosing_line {
+                logits_along.push(logits.clone());
+            }
         }
 
+        let written = text.clone();
         text.truncate(without_closers(&text));
         let mut trimmed = false;
         if request.syntax_aware && !text.is_empty() {
@@ -374,6 +417,33 @@ impl CodeModel {
             trimmed = kept < text.len();
             text.truncate(kept);
         }
+        let mut from_earlier_line = false;
+        if choosing_line && stop_reason != StopReason::Cancelled {
+            let after_prompt = fed.split_off(prompt.len());
+            let mut scorer =
+                LineScorer::new(&self.network, cache, prompt.len(), after_prompt, logits_along, &self.ends_line);
+            // The line as the model wrote it, closers it typed over included, unless trimming cut it.
+            let written = if trimmed { text.as_str() } else { written.as_str() };
+            let spelled = format!("{healed}{written}");
+            let tokens = (0..=generated.len())
+                .rev()
+                .map(|end| &generated[..end])
+                .find(|tokens| self.tokenizer.decode(tokens).len() <= spelled.len())
+                .filter(|tokens| self.tokenizer.decode(tokens) == spelled);
+            let greedy = Line { written, shown: &text, tokens };
+            if let Some(earlier) = self.likelier_earlier_line(&mut scorer, request, healed, greedy, closers)? {
+                text = earlier;
+                trimmed = false;
+                from_earlier_line = true;
+                stop_reason = StopReason::EndOfLine;
+            }
+            let held;
+            (cache, held) = scorer.into_cache();
+            fed.extend(held);
+        }
+        if let Some(reuse) = reuse {
+            reuse.held = Some((fed, cache));
+        }
         Ok(Completion {
             text,
             stop_reason,
@@ -381,7 +451,57 @@ impl CodeModel {
             generated_tokens: generated.len() - healing_tokens,
             trimmed,
             reused_prompt_tokens,
+            from_earlier_line,
         })
+    }
+
+    /// The rest of an earlier line of the file that the model finds likelier, line end included,
+    /// than `greedy` (the line it wrote), and that leaves the module no worse off: the likeliest
+    /// such, with the closers the editor typed by itself left out as from the model's line; `None`
+    /// when no earlier line beats the model's own.
+    fn likelier_earlier_line(
+        &self,
+        scorer: &mut LineScorer<'_>,
+        request: &CompletionRequest,
+        healed: &str,
+        greedy: Line<'_>,
+        closers: Option<&str>,
+    ) -> Result<Option<String>, ModelError> {
+        let rests = earlier_line_rests(&request.prefix, request.earlier_lines);
+        if rests.is_empty() {
+            return Ok(None);
+        }
+        let tokens_of = |text: &str| self.tokenizer.encode(&format!("{healed}{text}"));
+        let greedy_tokens = greedy.tokens.map_or_else(|| tokens_of(greedy.written), <[TokenId]>::to_vec);
+        let Some(mut best) = scorer.score(&greedy_tokens, f64::NEG_INFINITY)? else { return Ok(None) };
+        scorer.limit_steps(line_choice::SCORING_STEPS);
+        let errors_with =
+            |shown: &str| hapa_core::validate::module(&format!("{}{shown}{}", request.prefix, request.suffix)).len();
+        // Parsed only once an earlier line wins on likelihood (seldom).
+        let mut greedy_errors = None;
+        let cursor_line = cursor_line(&request.prefix);
+        let mut chosen = None;
+        for rest in rests {
+            let shown = closers.map_or(rest, |closers| decode::without_closers(rest, closers));
+            let tokens = tokens_of(rest);
+            if rest == greedy.written
+                || tokens.len() > request.stop.max_tokens
+                || check_stop(&request.stop, cursor_line, rest).is_break()
+            {
+                continue;
+            }
+            let Some(score) = scorer.score(&tokens, best)? else { continue };
+            // No new syntax error, and no more errors in all than the model's own line leaves
+            // (a line that makes the module parse is not traded for one that does not).
+            if score > best
+                && hapa_core::splice::check(&request.prefix, shown, &request.suffix).new_errors.is_empty()
+                && errors_with(shown) <= *greedy_errors.get_or_insert_with(|| errors_with(greedy.shown))
+            {
+                best = score;
+                chosen = Some(shown.to_owned());
+            }
+        }
+        Ok(chosen)
     }
 
     /// Greedy tokens for a ready-made prompt, with no stop rule but the end-of-text token (for

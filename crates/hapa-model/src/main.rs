@@ -32,6 +32,9 @@ enum Command {
         /// Also report stop reason, token counts and milliseconds in each output line.
         #[arg(long)]
         verbose: bool,
+        /// Earlier lines of the file the model's line is weighed against (0: its own line only).
+        #[arg(long, default_value_t = hapa_model::line_choice::EARLIER_LINES)]
+        earlier_lines: usize,
     },
     /// Evaluate on line-completion cases (JSON lines {"prefix", "suffix", "target", "package"},
     /// as models/eval_cases.py writes them) against the repeat-a-similar-line baseline; times each
@@ -62,7 +65,9 @@ struct Input {
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
-        Command::Complete { model, max_tokens, verbose } => complete(&load(&model)?, max_tokens, verbose),
+        Command::Complete { model, max_tokens, verbose, earlier_lines } => {
+            complete(&load(&model)?, max_tokens, verbose, earlier_lines)
+        }
         Command::Eval { model, cases, max_tokens, repeats } => evaluate(&load(&model)?, &cases, max_tokens, repeats),
     }
 }
@@ -75,7 +80,7 @@ fn load(model: &std::path::Path) -> anyhow::Result<CodeModel> {
     Ok(CodeModel::load(ModelFiles { onnx: &onnx, tokenizer_json: &tokenizer, description_json: &description })?)
 }
 
-fn complete(model: &CodeModel, max_tokens: usize, verbose: bool) -> anyhow::Result<()> {
+fn complete(model: &CodeModel, max_tokens: usize, verbose: bool, earlier_lines: usize) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     for (number, line) in std::io::stdin().lock().lines().enumerate() {
@@ -86,16 +91,18 @@ fn complete(model: &CodeModel, max_tokens: usize, verbose: bool) -> anyhow::Resu
         let input: Input = serde_json::from_str(&line)
             .with_context(|| format!("stdin line {}: expected {{\"prefix\", \"suffix\"}}", number + 1))?;
         let started = std::time::Instant::now();
-        let completion = model
-            .complete(&CompletionRequest::rest_of_line(input.prefix, input.suffix, max_tokens), |_| {
-                std::ops::ControlFlow::Continue(())
-            })?;
+        let request = CompletionRequest {
+            earlier_lines,
+            ..CompletionRequest::rest_of_line(input.prefix, input.suffix, max_tokens)
+        };
+        let completion = model.complete(&request, |_| std::ops::ControlFlow::Continue(()))?;
         let mut answer = serde_json::json!({ "completion": completion.text });
         if verbose {
             answer["stop_reason"] = serde_json::to_value(completion.stop_reason)?;
             answer["prompt_tokens"] = completion.prompt_tokens.into();
             answer["generated_tokens"] = completion.generated_tokens.into();
             answer["trimmed"] = completion.trimmed.into();
+            answer["from_earlier_line"] = completion.from_earlier_line.into();
             answer["ms"] = (started.elapsed().as_secs_f64() * 1000.0).into();
         }
         writeln!(out, "{answer}")?;
@@ -121,6 +128,8 @@ struct Tally {
     latency_ms: Vec<f64>,
     tokens: usize,
     seconds: f64,
+    /// Completions that are the rest of an earlier line, chosen over the model's own line.
+    from_earlier_line: usize,
 }
 
 impl Tally {
@@ -146,6 +155,7 @@ impl Tally {
                 "p95": eval::percentile(&mut self.latency_ms, 0.95),
             });
             report["tokens_per_second"] = (self.tokens as f64 / self.seconds.max(1e-9)).into();
+            report["from_earlier_line"] = share(self.from_earlier_line).into();
         }
         report
     }
@@ -155,6 +165,8 @@ fn evaluate(model: &CodeModel, cases: &std::path::Path, max_tokens: usize, repea
     let text = std::fs::read_to_string(cases).with_context(|| format!("reading {}", cases.display()))?;
     let cases: Vec<Case> = text.lines().map(serde_json::from_str).collect::<Result<_, _>>()?;
     let (mut ours, mut baseline) = (Tally::default(), Tally::default());
+    // The model's own line, not weighed against earlier lines: what `line_choice` adds.
+    let mut own_line = Tally::default();
     let mut by_package: std::collections::BTreeMap<String, Tally> = Default::default();
     let mut typing = Typing::default();
     let mut before_closers = Tally::default();
@@ -166,9 +178,12 @@ fn evaluate(model: &CodeModel, cases: &std::path::Path, max_tokens: usize, repea
         ours.add(case, &completion.text);
         ours.latency_ms.push(seconds * 1000.0);
         ours.tokens += completion.generated_tokens;
+        ours.from_earlier_line += usize::from(completion.from_earlier_line);
         ours.seconds += seconds;
         by_package.entry(case.package.clone()).or_default().add(case, &completion.text);
         baseline.add(case, &eval::repeat_similar_line(&case.prefix));
+        let own = CompletionRequest { earlier_lines: 0, ..request.clone() };
+        own_line.add(case, &model.complete(&own, |_| std::ops::ControlFlow::Continue(()))?.text);
         typing.add(model, case, &completion.text, max_tokens)?;
         if let Some(case) = before_auto_closed(case) {
             let request = CompletionRequest::rest_of_line(case.prefix.clone(), case.suffix.clone(), max_tokens);
@@ -189,6 +204,7 @@ fn evaluate(model: &CodeModel, cases: &std::path::Path, max_tokens: usize, repea
     let report = serde_json::json!({
         "model": ours.report(),
         "baseline": baseline.report(),
+        "own_line": own_line.report(),
         "typing": typing.report(),
         "before_auto_closed": before_closers.report(),
         "by_package": by_package.iter_mut().map(|(name, tally)| (name.clone(), tally.report())).collect::<serde_json::Map<_, _>>(),

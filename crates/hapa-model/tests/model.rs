@@ -205,3 +205,62 @@ fn a_line_before_auto_closed_brackets_is_completed_left_to_right_without_doublin
     let module = format!("{prefix}{})\n", completion.text);
     assert!(hapa_core::validate::module(&module).is_empty(), "{module}");
 }
+
+/// Files whose next line repeats, or nearly repeats, one written earlier.
+const REPEATING: &[&str] = &[
+    "def test_stack():\n    stack = Stack()\n    stack.push(1)\n    stack.push(2)\n    assert stack.pop() == 2\n    assert stack.pop() == 1\n    assert stack.is_empty()\n\n\ndef test_empty_stack():\n    stack = Stack()\n    assert st",
+    "import argparse\n\n\ndef main():\n    parser = argparse.ArgumentParser()\n    parser.add_argument('--host', default='localhost')\n    parser.add_argument('--port', type=int, default=8080)\n    parser.add_argument('--verbose', action='store_true')\n    args = parser.parse_args()\n    print(args.host, args.port)\n\n\ndef other():\n    parser = argparse.ArgumentParser()\n    parser.add_argument('--po",
+    "import json\n\n\ndef load(path):\n    with open(path) as handle:\n        return json.load(handle)\n\n\ndef save(path, data):\n    with open(path, 'w') as handle:\n        json.dump(data, handle)\n\n\ndef load_all(paths):\n    result = []\n    for path in paths:\n        with open(pa",
+    "def area(shape):\n    if shape.kind == 'square':\n        return shape.side ** 2\n    if shape.kind == 'circle':\n        return 3.14159 * shape.radius ** 2\n    raise ValueError(f'unknown shape {shape.kind}')\n\n\ndef perimeter(shape):\n    if shape.kind == 'square':\n        return 4 * shape.side\n    if shape.kind == 'circle':\n        return 2 * 3.14159 * shape.radius\n    rai",
+];
+
+#[test]
+fn a_line_is_scored_the_same_whatever_was_scored_before_it() {
+    let model = load();
+    let request = CompletionRequest::rest_of_line(REPEATING[0], "\n", 16);
+    let (prompt, healed) = model.prompt(&request);
+    let tokens = |text: &str| model.tokenizer().encode(&format!("{healed}{text}"));
+    let (popped, empty) = (tokens("ack.pop() == 1"), tokens("ack.is_empty()"));
+    let mut scorer = model.line_scorer(&prompt).unwrap();
+    let first = scorer.score(&popped, f64::NEG_INFINITY).unwrap().unwrap();
+    // Another line in between cuts the cache back to what the two share, then grows it again.
+    scorer.score(&empty, f64::NEG_INFINITY).unwrap().unwrap();
+    let again = scorer.score(&popped, f64::NEG_INFINITY).unwrap().unwrap();
+    let cold = model.line_scorer(&prompt).unwrap().score(&popped, f64::NEG_INFINITY).unwrap().unwrap();
+    assert!(first < 0.0 && (first - again).abs() < 1e-6 && (first - cold).abs() < 1e-6, "{first} {again} {cold}");
+    // A floor above the score stops scoring: the line cannot win.
+    assert_eq!(scorer.score(&popped, first + 0.5).unwrap(), None);
+}
+
+#[test]
+fn an_earlier_line_replaces_the_models_own_only_when_the_model_finds_it_likelier() {
+    let model = load();
+    let mut taken = 0;
+    for prefix in REPEATING {
+        let request = CompletionRequest::rest_of_line(*prefix, "\n", 24);
+        let chosen = model.complete(&request, |_| ControlFlow::Continue(())).unwrap();
+        let own = CompletionRequest { earlier_lines: 0, ..request.clone() };
+        let own = model.complete(&own, |_| ControlFlow::Continue(())).unwrap();
+        assert!(!own.from_earlier_line);
+        if !chosen.from_earlier_line {
+            assert_eq!(chosen.text, own.text, "{prefix:?}");
+            continue;
+        }
+        taken += 1;
+        assert_ne!(chosen.text, own.text, "{prefix:?}");
+        let rests = hapa_model::line_choice::earlier_line_rests(prefix, request.earlier_lines);
+        assert!(rests.contains(&chosen.text.as_str()), "{:?} is not among {rests:?}", chosen.text);
+        let (prompt, healed) = model.prompt(&request);
+        let mut scorer = model.line_scorer(&prompt).unwrap();
+        let mut score = |text: &str| {
+            let tokens = model.tokenizer().encode(&format!("{healed}{text}"));
+            scorer.score(&tokens, f64::NEG_INFINITY).unwrap().unwrap()
+        };
+        assert!(score(&chosen.text) > score(&own.text), "{:?} over {:?}", chosen.text, own.text);
+        let check = hapa_core::splice::check(prefix, &chosen.text, "\n");
+        assert!(check.new_errors.is_empty(), "{:?} breaks {prefix:?}: {check:?}", chosen.text);
+    }
+    // Weights trained again may prefer their own lines here; these files then need replacing
+    // with ones where an earlier line wins, so that the choice stays exercised.
+    assert!(taken >= 1, "no file took an earlier line");
+}

@@ -160,6 +160,7 @@ impl LocalModel {
                 stop: job.stop.clone(),
                 sampling: job.sampling,
                 syntax_aware: job.syntax_aware,
+                earlier_lines: hapa_model::line_choice::EARLIER_LINES,
             };
             let mut holdback = Holdback::new(&job.stop, &request.prefix, job.syntax_aware);
             let result = model.complete(&request, |piece| {

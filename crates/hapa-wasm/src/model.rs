@@ -28,7 +28,7 @@ impl LocalModel {
     }
 
     /// The rest of the current line (greedy, syntax-aware): `{text, stop_reason, prompt_tokens,
-    /// generated_tokens, trimmed, reused_prompt_tokens}`. The start of the prompt that the
+    /// generated_tokens, trimmed, reused_prompt_tokens, from_earlier_line}`. The start of the prompt that the
     /// previous call's shares is not computed again.
     #[wasm_bindgen(js_name = completeLine)]
     pub fn complete_line(&self, prefix: &str, suffix: &str, max_tokens: usize) -> Result<JsValue, JsError> {
@@ -77,6 +77,7 @@ impl LocalModel {
             stop: StopRules::block(max_tokens),
             sampling: Sampling::Greedy,
             syntax_aware: false,
+            earlier_lines: 0,
         };
         let completion = self
             .model

@@ -155,8 +155,8 @@ impl PromptReuse {
 struct Line<'a> {
     written: &'a str,
     shown: &'a str,
-    /// The tokens the model wrote it in (after the healed piece's), when they spell it exactly:
-    /// scored from the cache as they are, not encoded and fed again.
+    /// The tokens the model wrote it in, the healed piece's first, when they spell the healed
+    /// piece and the line exactly: scored from the cache as they are, not encoded and fed again.
     tokens: Option<&'a [TokenId]>,
 }
 

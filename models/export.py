@@ -61,6 +61,22 @@ def greedy(model: CodeModel, prompt: list[int], steps: int) -> list[int]:
     return out
 
 
+def check_step_matches_forward(model: CodeModel, prompt: list[int]) -> None:
+    """The exported `step` (a key/value cache, the last block on the last position only) gives
+    the logits training's `forward` gives after the prompt, fed whole and then in two parts."""
+    config = model.config
+    ids = torch.tensor([prompt])
+    expected = model.forward(ids)[0, -1]
+    for split in (len(prompt), len(prompt) // 2):
+        past = [torch.zeros(1, config.heads, 1, config.head_width) for _ in range(2 * config.layers)]
+        for start, end in ((0, split), (split, len(prompt))):
+            if start == end:
+                continue
+            positions = torch.arange(start, end)[None]
+            logits, *past = model.step(ids[:, start:end], positions, bias(end - start, past[0].shape[2]), *past)
+        torch.testing.assert_close(logits[0], expected, atol=1e-4, rtol=1e-4)
+
+
 def training_totals(state: dict) -> dict:
     """Steps, tokens and seconds of every run behind the weights (a run started with
     `train.py --init-onnx` carries the earlier runs' totals, and their list, in state["earlier"])."""
@@ -135,6 +151,7 @@ def main() -> None:
     with torch.no_grad():
         for prefix, suffix in PARITY_PROMPTS:
             prompt = [FIM_PREFIX, *tokenizer.encode(prefix).ids, FIM_SUFFIX, *tokenizer.encode(suffix).ids, FIM_MIDDLE]
+            check_step_matches_forward(model, prompt)
             vectors.append({"prefix": prefix, "suffix": suffix, "prompt": prompt, "greedy": greedy(model, prompt, 16)})
     args.out.with_name("parity.json").write_text(json.dumps(vectors, indent=1) + "\n")
     size = args.out.stat().st_size / 1e6

@@ -81,10 +81,15 @@ class Block(nn.Module):
         q, k, v = self.heads(x, cos, sin)
         return self.finish(x, F.scaled_dot_product_attention(q, k, v, is_causal=True))
 
-    def step(self, x, cos, sin, past_k, past_v, bias):
+    def step(self, x, cos, sin, past_k, past_v, bias, last_only=False):
+        """`last_only`: attend and transform only the last new position (the keys and values
+        still cover them all); what the final block does, since only the last position's
+        logits leave the graph."""
         q, k, v = self.heads(x, cos, sin)
         k = torch.cat([past_k, k], dim=2)
         v = torch.cat([past_v, v], dim=2)
+        if last_only:
+            q, x, bias = q[:, :, -1:], x[:, -1:], bias[:, :, -1:]
         # Scaling the queries, not the scores: T × head_width numbers instead of T × (P + T).
         scores = (q * (1.0 / math.sqrt(self.config.head_width))) @ k.transpose(-1, -2) + bias
         return self.finish(x, torch.softmax(scores, dim=-1) @ v), k, v
@@ -128,7 +133,9 @@ class CodeModel(nn.Module):
 
         input_ids, position_ids: int64 [1, T]; attention_bias: float [1, 1, T, P + T] (0 where a
         query may look, a large negative number where it may not); past: each layer's keys, then
-        its values, float [1, heads, P, head_width] each (2 × layers tensors). Returns the
+        its values, float [1, heads, P, head_width] each (2 × layers tensors). The final block
+        attends and transforms only the last position: a prompt's other positions need only
+        their keys and values from it (a fifth of a long prompt's work saved). Returns the
         next-token logits after the last input position [1, vocab] and each layer's grown keys and
         values [1, heads, P + T, head_width], in the same order. One tensor per layer and kind lets
         the runtime hand each back without slicing or stacking a cache of every layer.
@@ -138,7 +145,8 @@ class CodeModel(nn.Module):
         x = self.embed(input_ids)
         present = []
         for index, block in enumerate(self.blocks):
-            x, k, v = block.step(x, cos, sin, past[2 * index], past[2 * index + 1], attention_bias)
+            last_only = index == len(self.blocks) - 1
+            x, k, v = block.step(x, cos, sin, past[2 * index], past[2 * index + 1], attention_bias, last_only)
             present += [k, v]
         return (self.logits(x[:, -1]), *present)
 

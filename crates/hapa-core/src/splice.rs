@@ -53,7 +53,7 @@ fn check_errors(before: &str, insertion: &str, errors: Vec<Diagnostic>, baseline
     let baseline = baseline.errors();
     let inserted = before.len()..before.len() + insertion.len();
     let inside = errors.iter().any(|error| inserted.contains(&error.start));
-    if !baseline.is_empty() && errors.len() <= baseline.len() && !inside {
+    if !baseline.is_empty() && count <= baseline.len() && !inside {
         return SpliceCheck { new_errors: Vec::new(), parses: false, errors: count };
     }
     let shift = |offset: usize| if offset >= before.len() { offset + insertion.len() } else { offset };

@@ -525,13 +525,13 @@ impl CodeModel {
         self.greedy(prompt, steps, false)
     }
 
-    /// The prompt layout for a prefix and suffix already in tokens (benchmarks).
-    pub fn fim_tokens(&self, prefix: &[TokenId], suffix: &[TokenId]) -> Vec<TokenId> {
+    /// The last `prefix_tokens` tokens of `prefix` laid out as a fill-in-the-middle prompt with
+    /// an empty suffix: the fixed work latency benchmarks time, natively and in WASM alike.
+    pub fn prompt_from_end(&self, prefix: &str, prefix_tokens: usize) -> Vec<TokenId> {
+        let ids = self.tokenizer.encode(prefix);
         let mut prompt = vec![self.special.fim_prefix];
-        prompt.extend_from_slice(prefix);
-        prompt.push(self.special.fim_suffix);
-        prompt.extend_from_slice(suffix);
-        prompt.push(self.special.fim_middle);
+        prompt.extend_from_slice(&ids[ids.len().saturating_sub(prefix_tokens)..]);
+        prompt.extend([self.special.fim_suffix, self.special.fim_middle]);
         prompt
     }
 

@@ -193,8 +193,7 @@ fn evaluate(model: &CodeModel, cases: &std::path::Path, max_tokens: usize, repea
 
     // Fixed work: a 512-token prompt (the end of the longest case's prefix) and 24 new tokens.
     let longest = cases.iter().max_by_key(|case| case.prefix.len()).context("no cases")?;
-    let prefix = model.tokenizer().encode(&longest.prefix);
-    let prompt = model.fim_tokens(&prefix[prefix.len().saturating_sub(509)..], &[]);
+    let prompt = model.prompt_from_end(&longest.prefix, 509);
     let mut fixed = Vec::new();
     for _ in 0..repeats {
         let started = std::time::Instant::now();

@@ -99,8 +99,7 @@ impl LocalModel {
     /// an empty suffix (latency benchmarks: made once, outside the timed work).
     #[wasm_bindgen(js_name = fimPrompt)]
     pub fn fim_prompt(&self, prefix: &str, prefix_tokens: usize) -> Vec<u32> {
-        let ids = self.model.tokenizer().encode(prefix);
-        self.model.fim_tokens(&ids[ids.len().saturating_sub(prefix_tokens)..], &[])
+        self.model.prompt_from_end(prefix, prefix_tokens)
     }
 
     /// Exactly `steps` greedy tokens after a ready-made prompt, end-of-text not stopping it (latency

@@ -14,6 +14,7 @@ pub mod eval;
 pub mod line_choice;
 pub mod network;
 pub mod tokenizer;
+pub mod wasm_kernel;
 
 pub use decode::{Sampling, StopReason, StopRules};
 use decode::{SpecialTokens, check_stop, cursor_line, fim_prompt};

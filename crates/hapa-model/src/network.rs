@@ -101,6 +101,8 @@ impl Network {
     /// Reads, types, optimises and plans the graph.
     pub fn from_onnx_bytes(mut bytes: &[u8], shape: Shape) -> Result<Self, ModelError> {
         let load = |e: TractError| ModelError::Load(format!("{e:#}"));
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        crate::wasm_kernel::link();
         let mut model = tract_onnx::onnx().model_for_read(&mut bytes).map_err(load)?.into_optimized().map_err(load)?;
         pack_weights_once(&mut model).map_err(load)?;
         let plan = model.into_runnable().map_err(load)?;

@@ -1,17 +1,23 @@
-//! A matrix-product kernel for WebAssembly's 128-bit SIMD that tract runs for every product of
-//! more than one column (the prompt's matrix products) in place of its own 8×8 kernel.
+//! Matrix-product kernels for WebAssembly's 128-bit SIMD that tract runs in place of its own:
+//! an 8×4 tile for products of several columns (a prompt's tokens) and an 8×1 tile for one (a
+//! decoded token), both over the same packing of the weights, so a graph whose token count is
+//! known only at run time packs its weights once for both.
 //!
-//! Why a kernel of our own: V8 compiles WebAssembly vectors to x86-64's sixteen XMM registers and
-//! keeps one for itself. tract's 8×8 tile holds sixteen accumulators, so with the two vectors of
-//! the right-hand matrix and a broadcast it spills to memory on every step of the inner loop and
-//! runs at about 23 GFLOP/s here. This 4×8 tile holds eight accumulators, two right-hand vectors
-//! and one broadcast, all in registers: about 33 GFLOP/s on the same product, and about 42 when
-//! the module is built with relaxed SIMD, whose fused multiply-add V8 lowers to `vfmadd`
-//! (`cargo xtask bench kernel` prints the figures).
+//! Why kernels of our own: V8 compiles WebAssembly vectors to x86-64's sixteen XMM registers and
+//! keeps one for itself. tract's 8×8 tile holds sixteen accumulators, so with the vectors it
+//! multiplies it spills to memory on every step of the inner loop: 22–25 GFLOP/s on a
+//! 512 × 256 × 768 product on the project's Xeon under Node 20. The 8×4 tile holds eight
+//! accumulators, two vectors of the left operand and one broadcast, all in registers: about 28
+//! GFLOP/s on the same product, and a cold 512-token prompt about a quarter faster. Built with
+//! relaxed SIMD, `multiply_add` becomes a fused multiply-add (about 40 GFLOP/s on the bare loop
+//! under `--experimental-wasm-relaxed-simd`); the shipped build does not use it, as Node 20 runs
+//! it only behind that flag.
 //!
-//! Layout, as tract defines it for a kernel of MR rows and NR columns: the left operand is packed
-//! as MR values per step of the shared dimension, the right one as NR values per step; row `r`
-//! of the tile lives in `acc[r][0]` (columns 0–3) and `acc[r][1]` (columns 4–7).
+//! Layout, as tract defines it for a tile of MR rows and NR columns: the left operand is packed
+//! MR values per step of the shared dimension, the right one NR values per step; column `c` of
+//! the tile lives in `acc[c][0]` (rows 0–3) and `acc[c][1]` (rows 4–7), so a tile whose rows are
+//! contiguous in the output (the layers' products, `[tokens, features]`) is stored four values
+//! at a time.
 #![cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 // A SIMD kernel reads raw pointers into tract's packed panels and output tiles, which is what
 // tract's kernel interface hands it; nothing else in HAPA needs `unsafe`.

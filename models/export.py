@@ -7,10 +7,9 @@ models/hapa-code.json (what the runtime needs that the graph does not say) and
 models/parity.json (greedy tokens PyTorch decodes for fixed prompts; crates/hapa-model checks
 that tract, natively and in WebAssembly, decodes the same).
 
-Graph signature (format 3; T new tokens, P cached positions, P >= 1: the runtime's first cache
+Graph signature (format 2; T new tokens, P cached positions, P >= 1: the runtime's first cache
 slot is a masked zero slot, so no tensor is ever empty):
-  input_ids int64 [1, T], position_ids int64 [1, T], attention_bias float32 [1, heads, T, P + T]
-  (the same for every head: format 2 took it once, [1, 1, T, P + T]),
+  input_ids int64 [1, T], position_ids int64 [1, T], attention_bias float32 [1, 1, T, P + T],
   past_key_0, past_value_0, past_key_1, ... float32 [1, heads, P, head_width] (each layer's own)
   -> logits float32 [1, vocab] (after the last input token),
      present_key_0, present_value_0, ... float32 [1, heads, P + T, head_width]
@@ -38,12 +37,12 @@ PARITY_PROMPTS = [
 ]
 
 
-def bias(new: int, past: int, heads: int) -> torch.Tensor:
-    """Causal bias over [masked zero slot, past - 1 cached positions, new positions], per head."""
+def bias(new: int, past: int) -> torch.Tensor:
+    """Causal bias over [masked zero slot, past - 1 cached positions, new positions]."""
     values = torch.zeros(1, 1, new, past + new)
     values[..., 0] = MASKED
     values[0, 0, :, past:] += torch.triu(torch.full((new, new), MASKED), 1)
-    return values.expand(1, heads, new, past + new).contiguous()
+    return values
 
 
 def greedy(model: CodeModel, prompt: list[int], steps: int) -> list[int]:
@@ -52,7 +51,7 @@ def greedy(model: CodeModel, prompt: list[int], steps: int) -> list[int]:
     ids, position, out = prompt, 0, []
     for _ in range(steps):
         positions = torch.arange(position, position + len(ids))[None]
-        logits, *past = model.step(torch.tensor([ids]), positions, bias(len(ids), past[0].shape[2], config.heads), *past)
+        logits, *past = model.step(torch.tensor([ids]), positions, bias(len(ids), past[0].shape[2]), *past)
         position += len(ids)
         token = int(logits[0].argmax())
         out.append(token)
@@ -74,7 +73,7 @@ def check_step_matches_forward(model: CodeModel, prompt: list[int]) -> None:
             if start == end:
                 continue
             positions = torch.arange(start, end)[None]
-            logits, *past = model.step(ids[:, start:end], positions, bias(end - start, past[0].shape[2], model.config.heads), *past)
+            logits, *past = model.step(ids[:, start:end], positions, bias(end - start, past[0].shape[2]), *past)
         torch.testing.assert_close(logits[0], expected, atol=1e-4, rtol=1e-4)
 
 
@@ -107,7 +106,7 @@ def main() -> None:
     example = (
         torch.zeros(1, t, dtype=torch.long),
         torch.arange(p - 1, p - 1 + t)[None],
-        bias(t, p, config.heads),
+        bias(t, p),
         *(torch.zeros(1, config.heads, p, config.head_width) for _ in range(2 * config.layers)),
     )
     cache_names = [f"{kind}_{layer}" for layer in range(config.layers) for kind in ("key", "value")]
@@ -135,7 +134,7 @@ def main() -> None:
 
     tokenizer = load_tokenizer()
     meta = {
-        "format": 3,
+        "format": 2,
         "vocab_size": config.vocab_size,
         "layers": config.layers,
         "heads": config.heads,

@@ -131,8 +131,8 @@ class CodeModel(nn.Module):
     def step(self, input_ids, position_ids, attention_bias, *past):
         """One incremental decoding step (export).
 
-        input_ids, position_ids: int64 [1, T]; attention_bias: float [1, heads, T, P + T], the same
-        for every head (0 where a query may look, a large negative number where it may not); past: each layer's keys, then
+        input_ids, position_ids: int64 [1, T]; attention_bias: float [1, 1, T, P + T] (0 where a
+        query may look, a large negative number where it may not); past: each layer's keys, then
         its values, float [1, heads, P, head_width] each (2 × layers tensors). The final block
         attends and transforms only the last position: a prompt's other positions need only
         their keys and values from it (a fifth of a long prompt's work saved). Returns the
@@ -140,9 +140,9 @@ class CodeModel(nn.Module):
         values [1, heads, P + T, head_width], in the same order. One tensor per layer and kind lets
         the runtime hand each back without slicing or stacking a cache of every layer.
         """
-        # The rotary tables laid out like the queries and keys they multiply, and the bias like the
-        # scores it is added to: operands of one shape are what tract runs through its SIMD
-        # elementwise path when the token count is symbolic (a broadcast falls to a generic loop).
+        # The rotary tables laid out like the queries and keys they multiply: operands of one shape
+        # are what tract runs through its SIMD elementwise path when the token count is symbolic
+        # (a broadcast falls to a generic loop, several times slower in WASM).
         heads = (1, self.config.heads, input_ids.shape[1], self.config.head_width)
         cos = self.cos[position_ids[0]].expand(heads)
         sin = self.sin[position_ids[0]].expand(heads)

@@ -49,9 +49,9 @@ pub struct ModelFiles<'a> {
     pub description_json: &'a str,
 }
 
-/// The graph signature this runtime feeds (`format` in `hapa-code.json`): 3 is one key and one
-/// value tensor per layer and an attention bias per head (see `models/export.py`).
-const GRAPH_FORMAT: u32 = 3;
+/// The graph signature this runtime feeds (`format` in `hapa-code.json`): 2 is one key and one
+/// value tensor per layer (see `models/export.py`).
+const GRAPH_FORMAT: u32 = 2;
 
 #[derive(serde::Deserialize)]
 struct Description {

@@ -1,7 +1,7 @@
 //! The ONNX graph and its key/value cache: load once, then feed tokens incrementally.
 //!
-//! The graph (see `models/export.py`, format 3) takes the new tokens, their positions, an
-//! attention bias (one per head) and each layer's cached keys and values, and returns the next-token logits and
+//! The graph (see `models/export.py`, format 2) takes the new tokens, their positions, an
+//! attention bias and each layer's cached keys and values, and returns the next-token logits and
 //! each layer's grown keys and values. The first cache slot is a zero slot that the bias always
 //! masks, so no tensor is ever empty.
 
@@ -109,16 +109,15 @@ impl Network {
         let mut model = tract_onnx::onnx().model_for_read(&mut bytes).map_err(load)?;
         // What the graph's symbolic lengths are, told to tract: a run feeds at least one new token,
         // the cache always holds its masked zero slot, and the bias covers exactly the cached and
-        // the new positions (the graph names that length on its own). So the scores and the bias
-        // have one shape, and tract can prove its elementwise operands long enough for its SIMD
-        // paths; otherwise the bias, the rotary products and the residual additions fall to a
-        // generic broadcasting loop.
+        // the new positions (the graph names that length on its own). With these tract can prove
+        // its elementwise operands long enough for its SIMD paths (the rotary products, the
+        // residual additions); otherwise they fall to a generic broadcasting loop.
         for assertion in ["tokens >= 1", "past >= 1"] {
             model.symbols.add_assertion(assertion).map_err(load)?;
         }
         let tokens = TDim::from(model.symbols.sym("tokens"));
         let positions = TDim::from(model.symbols.sym("past")) + tokens.clone();
-        let bias = f32::fact([1.to_dim(), shape.heads.to_dim(), tokens, positions]);
+        let bias = f32::fact([1.to_dim(), 1.to_dim(), tokens, positions]);
         model.set_input_fact(BIAS_INPUT, bias.into()).map_err(load)?;
         let mut model = model.into_optimized().map_err(load)?;
         pack_weights_once(&mut model).map_err(load)?;
@@ -166,11 +165,10 @@ impl Network {
             row[0] = MASKED;
             row[past_slots + query + 1..].fill(MASKED);
         }
-        let bias = bias.repeat(self.shape.heads);
         let mut inputs = tvec![
             Tensor::from_shape(&[1, new], &ids).map_err(run)?.into(),
             Tensor::from_shape(&[1, new], &positions).map_err(run)?.into(),
-            Tensor::from_shape(&[1, self.shape.heads, new, total], &bias).map_err(run)?.into(),
+            Tensor::from_shape(&[1, 1, new, total], &bias).map_err(run)?.into(),
         ];
         inputs.extend(cache.past.drain(..).map(TValue::from));
         let mut outputs = cache.state.run(inputs).map_err(run)?.into_iter();

@@ -1,6 +1,8 @@
 //! hapa-model's WebAssembly matrix kernels (`hapa_model::wasm_kernel`) under Node: tract picks
 //! them, and the products they compute, with the operations tract fuses into them, equal plain
-//! loops, on tiles that fill exactly and on ragged ones.
+//! loops, on tiles that fill exactly and on ragged ones. The kernels exist only in WebAssembly
+//! with SIMD, so natively this file is empty.
+#![cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 
 use hapa_model::wasm_kernel::{MATRIX_KERNEL, VECTOR_KERNEL};
 use tract_onnx::prelude::*;

@@ -59,6 +59,16 @@ fn multiply_add(acc: v128, a: v128, b: v128) -> v128 {
     }
 }
 
+/// Eight consecutive floats as the tile's two halves (rows 0–3, rows 4–7): a per-row operand, or
+/// one step of the left operand's panel.
+///
+/// # Safety
+/// `values` points at eight floats.
+#[inline(always)]
+unsafe fn eight(values: *const f32) -> [v128; 2] {
+    unsafe { [v128_load(values as *const v128), v128_load(values.add(4) as *const v128)] }
+}
+
 #[inline(always)]
 fn each<const C: usize>(tile: &mut Tile<C>, op: impl Fn(v128) -> v128) {
     for column in tile.iter_mut() {
@@ -74,7 +84,7 @@ fn each<const C: usize>(tile: &mut Tile<C>, op: impl Fn(v128) -> v128) {
 /// `values` points at eight floats.
 #[inline(always)]
 unsafe fn per_row<const C: usize>(tile: &mut Tile<C>, values: *const f32, op: impl Fn(v128, v128) -> v128) {
-    let halves = unsafe { [v128_load(values as *const v128), v128_load(values.add(4) as *const v128)] };
+    let halves = unsafe { eight(values) };
     for column in tile.iter_mut() {
         for (v, half) in column.iter_mut().zip(halves) {
             *v = op(half, *v);
@@ -157,17 +167,17 @@ unsafe fn add_product<const C: usize>(tile: &mut Tile<C>, k: usize, a: *const f3
             let whole = k / 4 * 4;
             for step in (0..whole).step_by(4) {
                 for (lane, sums) in partial.iter_mut().enumerate() {
-                    let a = a.add(ROWS * (step + lane));
+                    let halves = eight(a.add(ROWS * (step + lane)));
                     let b = f32x4_splat(*b.add(step + lane));
-                    sums[0] = multiply_add(sums[0], v128_load(a as *const v128), b);
-                    sums[1] = multiply_add(sums[1], v128_load(a.add(4) as *const v128), b);
+                    sums[0] = multiply_add(sums[0], halves[0], b);
+                    sums[1] = multiply_add(sums[1], halves[1], b);
                 }
             }
             for step in whole..k {
-                let a = a.add(ROWS * step);
+                let halves = eight(a.add(ROWS * step));
                 let b = f32x4_splat(*b.add(step));
-                partial[0][0] = multiply_add(partial[0][0], v128_load(a as *const v128), b);
-                partial[0][1] = multiply_add(partial[0][1], v128_load(a.add(4) as *const v128), b);
+                partial[0][0] = multiply_add(partial[0][0], halves[0], b);
+                partial[0][1] = multiply_add(partial[0][1], halves[1], b);
             }
             for half in 0..2 {
                 let sum = f32x4_add(
@@ -178,8 +188,7 @@ unsafe fn add_product<const C: usize>(tile: &mut Tile<C>, k: usize, a: *const f3
             }
         } else {
             for step in 0..k {
-                let a = a.add(ROWS * step);
-                let halves = [v128_load(a as *const v128), v128_load(a.add(4) as *const v128)];
+                let halves = eight(a.add(ROWS * step));
                 let b = b.add(C * step);
                 for (c, column) in tile.iter_mut().enumerate() {
                     let s = v128_load32_splat(b.add(c) as *const u32);
@@ -204,9 +213,7 @@ unsafe fn kernel<const C: usize>(specs: &[FusedKerSpec<f32>]) -> isize {
                 FusedKerSpec::Clear => each(&mut acc, |_| f32x4_splat(0.0)),
                 FusedKerSpec::LoadTile(column_major, _) => {
                     for (c, column) in acc.iter_mut().enumerate() {
-                        for (half, v) in column.iter_mut().enumerate() {
-                            *v = v128_load(column_major.add(c * ROWS + 4 * half) as *const v128);
-                        }
+                        *column = eight(column_major.add(c * ROWS));
                     }
                 }
                 FusedKerSpec::ScalarMin(s) => each(&mut acc, |v| f32x4_min(f32x4_splat(s), v)),
@@ -251,7 +258,7 @@ unsafe fn kernel<const C: usize>(specs: &[FusedKerSpec<f32>]) -> isize {
                     }
                 }
                 FusedKerSpec::AddRowColProducts(rows, columns) => {
-                    let halves = [v128_load(rows as *const v128), v128_load(rows.add(4) as *const v128)];
+                    let halves = eight(rows);
                     for (c, column) in acc.iter_mut().enumerate() {
                         let s = f32x4_splat(*columns.add(c));
                         for (v, half) in column.iter_mut().zip(halves) {

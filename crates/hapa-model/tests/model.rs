@@ -6,6 +6,7 @@ use std::io::Write;
 use std::ops::ControlFlow;
 use std::process::{Command, Stdio};
 
+use hapa_model::network::{Network, Shape};
 use hapa_model::{CodeModel, CompletionRequest, ModelFiles, PromptReuse, StopReason, StopRules};
 
 fn model_dir() -> String {
@@ -263,4 +264,38 @@ fn an_earlier_line_replaces_the_models_own_only_when_the_model_finds_it_likelier
     // Weights trained again may prefer their own lines here; these files then need replacing
     // with ones where an earlier line wins, so that the choice stays exercised.
     assert!(taken >= 1, "no file took an earlier line");
+}
+
+#[test]
+fn a_long_prompt_fed_at_once_gives_the_logits_of_feeding_it_token_by_token() {
+    // `Network::feed` runs a long prompt through the graph in pieces; every piece must see the
+    // cache the ones before it left, so the logits after it are those of one token a run.
+    let dir = model_dir();
+    let onnx = std::fs::read(format!("{dir}/hapa-code.onnx")).unwrap();
+    let shape: Shape =
+        serde_json::from_str(&std::fs::read_to_string(format!("{dir}/hapa-code.json")).unwrap()).unwrap();
+    let network = Network::from_onnx_bytes(&onnx, shape).unwrap();
+    let model = load();
+    let source = include_str!("../src/network.rs");
+    let tokens = &model.tokenizer().encode(source)[..300];
+
+    let mut at_once = network.new_cache().unwrap();
+    let logits = network.feed(&mut at_once, tokens).unwrap();
+    let mut one_by_one = network.new_cache().unwrap();
+    let mut expected = Vec::new();
+    for token in tokens {
+        expected = network.feed(&mut one_by_one, std::slice::from_ref(token)).unwrap();
+    }
+    assert_eq!(at_once.positions(), tokens.len());
+    assert_eq!(logits.len(), shape.vocab_size);
+    let largest_gap = logits.iter().zip(&expected).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    assert!(largest_gap < 1e-3, "logits differ by up to {largest_gap}");
+    let best = |values: &[f32]| (0..values.len()).max_by(|a, b| values[*a].total_cmp(&values[*b])).unwrap();
+    assert_eq!(best(&logits), best(&expected));
+
+    // And decoding goes on from the pieces' cache as from the single tokens' one.
+    let next = best(&logits) as u32;
+    let after_pieces = network.feed(&mut at_once, &[next]).unwrap();
+    let after_tokens = network.feed(&mut one_by_one, &[next]).unwrap();
+    assert_eq!(best(&after_pieces), best(&after_tokens));
 }

@@ -402,6 +402,11 @@ export class Workbench {
         await this.page.locator('.monaco-workbench').waitFor({ state: 'visible', timeout: timeoutMs });
         // The explorer lists the workspace once the remote file system answers.
         await this.page.locator('.explorer-folders-view .monaco-list-row').first().waitFor({ state: 'visible', timeout: timeoutMs });
+        // The palette offers HAPA's commands only once the extension host has reported the
+        // installed extension; its activity-bar item shows at the same moment. On a cold machine
+        // that can take longer than a command's own wait, so every test starts after it.
+        await this.page.locator('.activitybar .action-item a.action-label[aria-label="HAPA"]')
+            .waitFor({ state: 'visible', timeout: timeoutMs });
     }
 
     /** Absolute path of a file in this session's copy of the fixture workspace. */
@@ -475,8 +480,18 @@ export class Workbench {
 
     /** Runs a command from the palette by its full title, e.g. "HAPA: Validate Python File". */
     async runCommand(title, { timeoutMs = 20_000 } = {}) {
-        await this.#openQuickInput(`>${title}`);
-        await this.#pickQuickInputRow(title, timeoutMs);
+        // The palette lists the commands known when it opens and does not add those registered
+        // while it is open: where the title is not offered, open it again until the deadline.
+        const deadline = Date.now() + timeoutMs;
+        for (;;) {
+            await this.#openQuickInput(`>${title}`);
+            try {
+                await this.#pickQuickInputRow(title, Math.max(1_000, Math.min(5_000, deadline - Date.now())));
+                return;
+            } catch (error) {
+                if (Date.now() >= deadline || !/is not offered/.test(error.message)) throw error;
+            }
+        }
     }
 
     /** Opens a workspace file with quick open and waits until its editor is active and focused. */

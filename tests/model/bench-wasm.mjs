@@ -4,7 +4,7 @@
 // the first LIMIT cases, cold and as typing (the previous keystroke completed first, its cache
 // reused), and a fixed 512-token prompt + 24-token completion REPEATS times.
 import { readFileSync } from 'node:fs';
-import { loadLocalModel } from './local-model.mjs';
+import { coreBuild, loadLocalModel } from './local-model.mjs';
 
 const [casesPath, limit = '100', repeats = '20'] = process.argv.slice(2);
 const percentile = (values, q) => {
@@ -52,6 +52,7 @@ for (let i = 0; i < Number(repeats); i++) {
     fixed.push(performance.now() - started);
 }
 console.log(JSON.stringify({
+    build: coreBuild,
     load_ms: loadMs,
     cases: cases.length,
     exact_match: (100 * exact) / cases.length,

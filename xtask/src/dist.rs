@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use crate::shell::{cmd, root, run};
+use crate::shell::{cmd, root, run, target_dir};
 
 /// One entry of `wasm-pack.toml`.
 #[derive(Debug, serde::Deserialize)]
@@ -20,6 +20,10 @@ struct WasmPackage {
     out_dir: String,
     /// wasm-opt's optimisation flag: `-O3` where speed matters (the model), `-Oz` for size.
     wasm_opt: String,
+    /// Built with WebAssembly's relaxed SIMD as well (its own target dir, so that the two sets
+    /// of compiler flags do not rebuild each other's dependencies).
+    #[serde(default)]
+    relaxed_simd: bool,
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -38,12 +42,19 @@ pub fn build() -> anyhow::Result<PathBuf> {
     let root = root();
     for package in wasm_packages()? {
         let out_dir = root.join(&package.out_dir);
-        run(cmd("wasm-pack")
+        let mut build = cmd("wasm-pack");
+        build
             .args(["build", "--release", "--no-pack", "--target", &package.target, "--out-dir"])
             .arg(&out_dir)
-            .arg(root.join(&package.krate)))?;
+            .arg(root.join(&package.krate));
+        if package.relaxed_simd {
+            build
+                .env("CARGO_TARGET_DIR", target_dir().join("relaxed-simd"))
+                .env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS", "-C target-feature=+simd128,+relaxed-simd");
+        }
+        run(&mut build)?;
         std::fs::remove_file(out_dir.join(".gitignore")).ok();
-        optimise_wasm(&out_dir, &package.wasm_opt)?;
+        optimise_wasm(&out_dir, &package.wasm_opt, package.relaxed_simd)?;
     }
     std::fs::copy(root.join("webview/style.css"), root.join("out/webview/style.css"))?;
     run(cmd("node_modules/.bin/esbuild").args([
@@ -66,6 +77,7 @@ pub fn build() -> anyhow::Result<PathBuf> {
         "--format=cjs",
         "--target=node20",
         "--external:./wasm/hapa_wasm.js",
+        "--external:./wasm-relaxed/hapa_wasm.js",
         "--outfile=out/model-worker.js",
         "--log-level=warning",
     ]))?;
@@ -97,7 +109,7 @@ const WASM_FEATURES: &[&str] = &[
 /// Shrinks each .wasm in `dir` with wasm-opt from npm's `binaryen` package (a devDependency):
 /// wasm-pack's own would be downloaded, which this project cannot do, and Debian's (version
 /// 108) breaks wasm-bindgen's externref table.
-fn optimise_wasm(dir: &Path, level: &str) -> anyhow::Result<()> {
+fn optimise_wasm(dir: &Path, level: &str, relaxed_simd: bool) -> anyhow::Result<()> {
     let wasm_opt = root().join("node_modules/.bin/wasm-opt");
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
@@ -105,6 +117,7 @@ fn optimise_wasm(dir: &Path, level: &str) -> anyhow::Result<()> {
             run(cmd(wasm_opt.to_str().unwrap_or("wasm-opt"))
                 .args([level, "--strip-debug", "--strip-producers"])
                 .args(WASM_FEATURES)
+                .args(relaxed_simd.then_some("--enable-relaxed-simd"))
                 .arg(&path)
                 .arg("-o")
                 .arg(&path))?;

@@ -9,9 +9,10 @@
 //! 512 × 256 × 768 product on the project's Xeon under Node 20. The 8×4 tile holds eight
 //! accumulators, two vectors of the left operand and one broadcast, all in registers: about 28
 //! GFLOP/s on the same product, and a cold 512-token prompt about a quarter faster. Built with
-//! relaxed SIMD, `multiply_add` becomes a fused multiply-add (about 40 GFLOP/s on the bare loop
-//! under `--experimental-wasm-relaxed-simd`); the shipped build does not use it, as Node 20 runs
-//! it only behind that flag.
+//! relaxed SIMD, `multiply_add` becomes a fused multiply-add (about 40 GFLOP/s on the bare loop):
+//! the extension ships that build too (`out/wasm-relaxed`), and its model worker loads it where
+//! the engine runs relaxed SIMD (VS Code's Electron; Node 20 only behind
+//! `--experimental-wasm-relaxed-simd`), the plain build elsewhere.
 //!
 //! Layout, as tract defines it for a tile of MR rows and NR columns: the left operand is packed
 //! MR values per step of the shared dimension, the right one NR values per step; column `c` of

@@ -18,7 +18,8 @@ struct WasmPackage {
     target: String,
     /// Where the package goes, relative to the repository root.
     out_dir: String,
-    /// wasm-opt's optimisation flag: `-O3` where speed matters (the model), `-Oz` for size.
+    /// wasm-opt's optimisation flag: `-Oz` for size (the webview), `-O0` to strip names and debug
+    /// information only (the core: LLVM has optimised it, and -O3 made it no faster).
     wasm_opt: String,
     /// Built with WebAssembly's relaxed SIMD as well (its own target dir, so that the two sets
     /// of compiler flags do not rebuild each other's dependencies).

@@ -44,12 +44,17 @@ pub fn all() -> anyhow::Result<()> {
             .env("HAPA_TEST_API_KEY", key))?;
         // Schemathesis fuzzes every route of the generated OpenAPI document: no 5xx, every
         // answer as documented, every schema-valid request accepted.
+        // It runs in its report folder: it keeps a cache of the crashes it found in `.schemathesis`
+        // under its working directory, which belongs in the target dir, not in the clone.
         let admin = server.create_key("schemathesis", "admin")?;
+        let reports = target_dir().join("schemathesis");
+        std::fs::create_dir_all(&reports)?;
         run(cmd(setup::schemathesis_bin().to_str().context("non-UTF-8 path")?)
             .args(["run", &format!("{}/api/v1/openapi.json", server.url), "--checks", "all"])
             .args(["--max-time", "45", "--header", &format!("X-API-Key: {admin}")])
             .arg("--report-dir")
-            .arg(target_dir().join("schemathesis")))?;
+            .arg(&reports)
+            .current_dir(&reports))?;
     }
     // The leptos components in headless Chromium; `--chromedriver` stops wasm-pack from
     // trying to download one.

@@ -5,6 +5,24 @@ import * as path from 'path';
 import * as vscode from 'vscode';
 import { Worker } from 'worker_threads';
 
+declare const WebAssembly: { validate(bytes: Uint8Array): boolean }; // not in the ES2022 library
+
+// The smallest module that uses relaxed SIMD (one fused multiply-add of its three arguments).
+const RELAXED_SIMD_PROBE = new Uint8Array([
+    0, 97, 115, 109, 1, 0, 0, 0, 1, 8, 1, 96, 3, 123, 123, 123, 1, 123, 3, 2, 1, 0, 10, 13, 1, 11, 0, 32, 0, 32, 1,
+    32, 2, 253, 133, 2, 11,
+]);
+
+/**
+ * The build of the Rust core the model worker loads: `out/wasm-relaxed`, whose matrix kernels
+ * multiply and add in one fused step, where the engine accepts the probe (VS Code's Electron
+ * does; Node 20, so code-server, only with --experimental-wasm-relaxed-simd), else `out/wasm`.
+ * V8's flags are the process's, so the worker's answer is the same as this thread's.
+ */
+export function coreBuild(): 'wasm-relaxed' | 'wasm' {
+    return WebAssembly.validate(RELAXED_SIMD_PROBE) ? 'wasm-relaxed' : 'wasm';
+}
+
 /** The rest of a line at the cursor (inline completions). */
 export interface LineRequest {
     kind: 'line';
@@ -118,8 +136,9 @@ export class LocalModel implements vscode.Disposable {
     private start(): Worker {
         if (this.worker) return this.worker;
         const out = path.join(this.extensionUri.fsPath, 'out');
+        const core = coreBuild();
         const worker = new Worker(path.join(out, 'model-worker.js'), {
-            workerData: { modelDir: path.join(this.extensionUri.fsPath, 'models') },
+            workerData: { modelDir: path.join(this.extensionUri.fsPath, 'models'), core },
         });
         worker.on('message', (answer: LocalAnswer) => {
             if ('delta' in answer) {
@@ -136,7 +155,7 @@ export class LocalModel implements vscode.Disposable {
             this.pending.clear();
             this.worker = undefined;
         });
-        this.log.info('HAPA local model: worker started');
+        this.log.info(`HAPA local model: worker started (core: out/${core})`);
         this.worker = worker;
         return worker;
     }

@@ -9,17 +9,10 @@ import { parentPort, workerData } from 'worker_threads';
 import type * as Core from '../../out/wasm/hapa_wasm';
 import type { LocalRequest, LocalAnswer } from './localModel';
 
-declare const WebAssembly: { validate(bytes: Uint8Array): boolean }; // not in the ES2022 library
-
-// The smallest module that uses relaxed SIMD (one fused multiply-add of its three arguments):
-// where the engine accepts it (VS Code's Electron does; Node 20 only behind a flag), the worker
-// loads the core built with relaxed SIMD, whose matrix kernels multiply and add in one step.
-const RELAXED_SIMD_PROBE = new Uint8Array([
-    0, 97, 115, 109, 1, 0, 0, 0, 1, 8, 1, 96, 3, 123, 123, 123, 1, 123, 3, 2, 1, 0, 10, 13, 1, 11, 0, 32, 0, 32, 1,
-    32, 2, 253, 133, 2, 11,
-]);
+// The build the host chose (`coreBuild` in localModel.ts): the one with relaxed SIMD where the
+// engine runs it.
 const core = (
-    WebAssembly.validate(RELAXED_SIMD_PROBE) ? require('./wasm-relaxed/hapa_wasm.js') : require('./wasm/hapa_wasm.js')
+    workerData.core === 'wasm-relaxed' ? require('./wasm-relaxed/hapa_wasm.js') : require('./wasm/hapa_wasm.js')
 ) as typeof Core;
 const modelDir: string = workerData.modelDir;
 

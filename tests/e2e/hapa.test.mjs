@@ -8,7 +8,11 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 import { after, before } from 'node:test';
 
-import { FIXTURE_WORKSPACE, REPO_ROOT, Workbench, e2eTest, startHapaServer, waitFor } from './harness.mjs';
+import {
+    FIXTURE_WORKSPACE, REPO_ROOT, Workbench, e2eTest, findFiles, ghostTextAfterTyping, selectBackend, startHapaServer, waitFor,
+    waitForLogLine, waitForStatus,
+} from './harness.mjs';
+import { coreBuild } from '../model/local-model.mjs';
 import { startScriptedModel } from './scripted-model.mjs';
 
 /** The 1-based line of valid.py's `def greet(...)` (code is only ever added after it). */
@@ -556,17 +560,6 @@ e2eTest('activation is logged with its duration', { timeoutMs: 60_000 }, session
     assert.ok(Number.isFinite(activation), `activation ${activation} ms`);
 });
 
-/** The first match of `pattern` in a log file of the session, waited for (30 s at most). */
-async function waitForLogLine(wb, what, pattern) {
-    return waitFor(what, async () => {
-        for (const file of await findFiles(wb.userDataDir, (f) => f.endsWith('.log'))) {
-            const match = pattern.exec(await fs.readFile(file, 'utf8').catch(() => ''));
-            if (match) return match;
-        }
-        return undefined;
-    }, { timeoutMs: 30_000 });
-}
-
 /** The editor's text as shown (spaces restored). */
 async function editorText(wb) {
     return (await wb.page.locator('.monaco-editor .view-lines').first().innerText()).replace(/\u00a0/g, ' ');
@@ -598,46 +591,18 @@ function core() {
     return createRequire(import.meta.url)(path.join(REPO_ROOT, 'out/wasm/hapa_wasm.js'));
 }
 
-async function findFiles(dir, keep) {
-    const entries = await fs.readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
-    return entries.filter((e) => e.isFile()).map((e) => path.join(e.parentPath ?? e.path, e.name)).filter(keep);
-}
-
-/** The HAPA status-bar item's text, once it contains `what`. */
-async function waitForStatus(wb, what, timeoutMs = 30_000) {
-    return waitFor(`the status bar to say ${JSON.stringify(what)}`, async () => {
-        const texts = await wb.page.locator('.statusbar-item').allTextContents();
-        return texts.find((text) => text.includes(what));
-    }, { timeoutMs, describe: async () => JSON.stringify((await wb.page.locator('.statusbar-item').allTextContents()).filter((t) => t.includes('HAPA'))) });
-}
-
-/** "HAPA: Select Backend" from the palette, then the `mode` row of its quick pick. */
-async function selectBackend(wb, mode) {
-    await wb.runCommand('HAPA: Select Backend');
-    await wb.page.locator('.quick-input-widget .quick-input-title', { hasText: 'where completions come from' })
-        .waitFor({ state: 'visible', timeout: 10_000 });
-    await wb.page.keyboard.type(mode, { delay: 20 });
-    await wb.page.keyboard.press('Enter');
-}
-
 e2eTest('the bundled model offers ghost text for a partial line and Tab accepts it', { timeoutMs: 180_000 }, session, async (wb, t) => {
     await selectBackend(wb, 'local');
     await waitForStatus(wb, 'HAPA: Local');
-    await wb.openFile('valid.py');
-    await wb.page.locator('.monaco-editor .view-lines').first().click();
-    await wb.page.keyboard.press('Control+End');
     const typed = 'message = greet(';
-    await wb.page.keyboard.press('Enter');
-    await wb.page.keyboard.type(typed, { delay: 30 });
-
-    // The first completion starts the model's worker and loads the model: allow it time.
-    const ghost = wb.page.locator('.monaco-editor .ghost-text-decoration');
-    const suggested = await waitFor('ghost text from the local model', async () => {
-        const text = ((await ghost.allTextContents()).join('')).replace(/\u00a0/g, ' ');
-        return text.length > 0 ? text : undefined;
-    }, { timeoutMs: 90_000 });
+    const suggested = await ghostTextAfterTyping(wb, 'valid.py', typed);
     t.diagnostic(`ghost text after ${JSON.stringify(typed)}: ${JSON.stringify(suggested)}`);
     t.diagnostic(`status bar: ${await waitForStatus(wb, 'HAPA: Local')}`);
+    // The worker loaded the build of the core this engine runs: code-server's Node 20 has no
+    // relaxed SIMD unless asked (relaxed-simd.test.mjs asks).
+    const started = await waitForLogLine(wb, 'the "worker started" log line', /HAPA local model: worker started \(core: out\/([\w-]+)\)/);
+    assert.equal(started[1], coreBuild, started[0]);
+    const ghost = wb.page.locator('.monaco-editor .ghost-text-decoration');
 
     await wb.page.keyboard.press('Tab');
     await waitFor('the suggestion to be inserted', async () => {

@@ -323,13 +323,16 @@ export class Workbench {
      * @param {object} [options.settings] user settings on top of BASE_SETTINGS (e.g. hapa.serverUrl)
      * @param {string} [options.vsix] .vsix to install (default: vsixPath())
      * @param {object} [options.env] extra environment for code-server and its extension host
+     * @param {string[]} [options.nodeFlags] flags for the Node that runs code-server, which its
+     *     extension host inherits (e.g. --experimental-wasm-relaxed-simd, which VS Code's Electron
+     *     has on by default); code-server must then be the npm package's Node script
      * @param {Record<string, string>} [options.files] more workspace files (relative path → text),
      *     written before VS Code starts so that quick open finds them
      */
-    static async start({ name, settings = {}, vsix = vsixPath(), timeoutMs = 120_000, env = {}, files = {} } = {}) {
+    static async start({ name, settings = {}, vsix = vsixPath(), timeoutMs = 120_000, env = {}, files = {}, nodeFlags = [] } = {}) {
         const workbench = new Workbench(name ?? 'workbench');
         try {
-            await workbench.#start({ settings, vsix, timeoutMs, extraEnv: env, files });
+            await workbench.#start({ settings, vsix, timeoutMs, extraEnv: env, files, nodeFlags });
         } catch (error) {
             await workbench.saveArtifacts(`${workbench.name} startup`).catch(() => {});
             await workbench.close();
@@ -338,7 +341,7 @@ export class Workbench {
         return workbench;
     }
 
-    async #start({ settings, vsix, timeoutMs, extraEnv, files }) {
+    async #start({ settings, vsix, timeoutMs, extraEnv, files, nodeFlags }) {
         const bin = codeServerBin();
         this.root = await makeTempDir('hapa-e2e-');
         this.userDataDir = path.join(this.root, 'user-data');
@@ -376,10 +379,15 @@ export class Workbench {
         }
 
         // Port 0: the kernel picks a free port and code-server prints it, so there is no race.
-        this.codeServer = spawnGroup(bin, [
+        const serve = [
             '--auth', 'none', '--bind-addr', '127.0.0.1:0', '--disable-telemetry', '--disable-update-check',
             ...dirs, this.workspace,
-        ], { env });
+        ];
+        // code-server forks its server and that forks the extension host, each with its parent's
+        // Node flags.
+        this.codeServer = nodeFlags.length > 0
+            ? spawnGroup(process.execPath, [...nodeFlags, bin, ...serve], { env })
+            : spawnGroup(bin, serve, { env });
         await teeToFile(this.codeServer, this.codeServerLog);
         const [, address] = await waitForLine(
             this.codeServer, /HTTP server listening on (http:\/\/[^\s/]+)/, 'code-server to listen', timeoutMs,
@@ -721,4 +729,57 @@ export function e2eTest(name, { timeoutMs = 120_000 } = {}, getWorkbench, body) 
             clearTimeout(timer);
         }
     });
+}
+
+// ---- helpers the test files share -----------------------------------------------------------------
+
+/** The files under `dir` (recursively) that `keep` accepts. */
+export async function findFiles(dir, keep) {
+    const entries = await fs.readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
+    return entries.filter((e) => e.isFile()).map((e) => path.join(e.parentPath ?? e.path, e.name)).filter(keep);
+}
+
+/** The first match of `pattern` in a log file of the session, waited for (30 s at most). */
+export async function waitForLogLine(wb, what, pattern) {
+    return waitFor(what, async () => {
+        for (const file of await findFiles(wb.userDataDir, (f) => f.endsWith('.log'))) {
+            const match = pattern.exec(await fs.readFile(file, 'utf8').catch(() => ''));
+            if (match) return match;
+        }
+        return undefined;
+    }, { timeoutMs: 30_000 });
+}
+
+/** The HAPA status-bar item's text, once it contains `what`. */
+export async function waitForStatus(wb, what, timeoutMs = 30_000) {
+    return waitFor(`the status bar to say ${JSON.stringify(what)}`, async () => {
+        const texts = await wb.page.locator('.statusbar-item').allTextContents();
+        return texts.find((text) => text.includes(what));
+    }, { timeoutMs, describe: async () => JSON.stringify((await wb.page.locator('.statusbar-item').allTextContents()).filter((t) => t.includes('HAPA'))) });
+}
+
+/** "HAPA: Select Backend" from the palette, then the `mode` row of its quick pick. */
+export async function selectBackend(wb, mode) {
+    await wb.runCommand('HAPA: Select Backend');
+    await wb.page.locator('.quick-input-widget .quick-input-title', { hasText: 'where completions come from' })
+        .waitFor({ state: 'visible', timeout: 10_000 });
+    await wb.page.keyboard.type(mode, { delay: 20 });
+    await wb.page.keyboard.press('Enter');
+}
+
+/**
+ * Opens `file`, types `typed` on a new line at its end and waits for ghost text (the first
+ * completion of a session may start the model's worker and load the model: allow it time).
+ */
+export async function ghostTextAfterTyping(wb, file, typed, { timeoutMs = 90_000 } = {}) {
+    await wb.openFile(file);
+    await wb.page.locator('.monaco-editor .view-lines').first().click();
+    await wb.page.keyboard.press('Control+End');
+    await wb.page.keyboard.press('Enter');
+    await wb.page.keyboard.type(typed, { delay: 30 });
+    const ghost = wb.page.locator('.monaco-editor .ghost-text-decoration');
+    return waitFor(`ghost text after ${JSON.stringify(typed)}`, async () => {
+        const text = ((await ghost.allTextContents()).join('')).replace(/\u00a0/g, ' ');
+        return text.length > 0 ? text : undefined;
+    }, { timeoutMs });
 }

@@ -9,8 +9,8 @@ import { createRequire } from 'node:module';
 import { after, before } from 'node:test';
 
 import {
-    FIXTURE_WORKSPACE, REPO_ROOT, Workbench, e2eTest, findFiles, ghostTextAfterTyping, selectBackend, startHapaServer, waitFor,
-    waitForLogLine, waitForStatus,
+    FIXTURE_WORKSPACE, REPO_ROOT, Workbench, e2eTest, findFiles, ghostTextAfterTyping, loadedCoreBuild, selectBackend,
+    startHapaServer, waitFor, waitForLogLine, waitForStatus,
 } from './harness.mjs';
 import { coreBuild } from '../model/local-model.mjs';
 import { startScriptedModel } from './scripted-model.mjs';
@@ -600,8 +600,7 @@ e2eTest('the bundled model offers ghost text for a partial line and Tab accepts 
     t.diagnostic(`status bar: ${await waitForStatus(wb, 'HAPA: Local')}`);
     // The worker loaded the build of the core this engine runs: code-server's Node 20 has no
     // relaxed SIMD unless asked (relaxed-simd.test.mjs asks).
-    const started = await waitForLogLine(wb, 'the "worker started" log line', /HAPA local model: worker started \(core: out\/([\w-]+)\)/);
-    assert.equal(started[1], coreBuild, started[0]);
+    assert.equal(await loadedCoreBuild(wb), coreBuild);
     const ghost = wb.page.locator('.monaco-editor .ghost-text-decoration');
 
     await wb.page.keyboard.press('Tab');

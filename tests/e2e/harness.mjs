@@ -750,6 +750,12 @@ export async function waitForLogLine(wb, what, pattern) {
     }, { timeoutMs: 30_000 });
 }
 
+/** The build of the core the local model's worker loaded (`wasm` or `wasm-relaxed`), from its log line. */
+export async function loadedCoreBuild(wb) {
+    const [, build] = await waitForLogLine(wb, 'the "worker started" log line', /HAPA local model: worker started \(core: out\/([\w-]+)\)/);
+    return build;
+}
+
 /** The HAPA status-bar item's text, once it contains `what`. */
 export async function waitForStatus(wb, what, timeoutMs = 30_000) {
     return waitFor(`the status bar to say ${JSON.stringify(what)}`, async () => {

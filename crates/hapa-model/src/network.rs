@@ -2,8 +2,9 @@
 //!
 //! The graph (see `models/export.py`, format 2) takes the new tokens, their positions, an
 //! attention bias and each layer's cached keys and values, and returns the next-token logits and
-//! each layer's grown keys and values. The first cache slot is a zero slot that the bias always
-//! masks, so no tensor is ever empty.
+//! each layer's grown keys and values. The cache starts with a few zero slots that the bias always
+//! masks, so no tensor is ever empty (and tract can prove its lengths long enough, see
+//! [`ZERO_SLOTS`]).
 
 use std::sync::Arc;
 
@@ -25,6 +26,15 @@ const LONGEST_RUN: usize = 128;
 
 /// The attention bias's place among the graph's inputs (after the token ids and positions).
 const BIAS_INPUT: usize = 2;
+
+/// Zero slots at the start of every layer's cache, masked by the bias for every query.
+///
+/// One would keep every tensor non-empty. Eight let tract prove that one head's attention scores
+/// ([`tokens`, `past + tokens`] with `past >= 8`) hold at least 32 numbers, which it wants before it
+/// adds the bias through its SIMD path (`OptAddUnicast`) rather than a generic broadcasting loop;
+/// the bias is therefore handed in per head, the shape of the scores it is added to. A masked
+/// slot costs each query one more score, and changes no logit (its weight after the softmax is 0).
+const ZERO_SLOTS: usize = 8;
 
 /// The shape facts the runtime needs about the graph, from `hapa-code.json`.
 #[derive(Debug, Clone, Copy, serde::Deserialize)]
@@ -69,8 +79,7 @@ impl Cache {
             return Ok(());
         }
         for tensor in &mut self.past {
-            // Slot 0 is the masked zero slot.
-            *tensor = tensor.slice(2, 0, 1 + positions).map_err(|e| ModelError::Run(format!("{e:#}")))?;
+            *tensor = tensor.slice(2, 0, ZERO_SLOTS + positions).map_err(|e| ModelError::Run(format!("{e:#}")))?;
         }
         self.positions = positions;
         Ok(())
@@ -116,16 +125,24 @@ impl Network {
         crate::wasm_kernel::link();
         let mut model = tract_onnx::onnx().model_for_read(&mut bytes).map_err(load)?;
         // What the graph's symbolic lengths are, told to tract: a run feeds at least one new token,
-        // the cache always holds its masked zero slot, and the bias covers exactly the cached and
-        // the new positions (the graph names that length on its own). With these tract can prove
-        // its elementwise operands long enough for its SIMD paths (the rotary products, the
-        // residual additions); otherwise they fall to a generic broadcasting loop.
-        for assertion in ["tokens >= 1", "past >= 1"] {
-            model.symbols.add_assertion(assertion).map_err(load)?;
+        // the cache always holds its masked zero slots, and the bias, one per head, covers exactly
+        // the cached and the new positions (the graph names that length on its own). With these
+        // tract can prove its elementwise operands long enough for its SIMD paths (the rotary
+        // products, the residual additions, the bias); otherwise they fall to a generic
+        // broadcasting loop. tract bounds a product (the scores' length) only from both bounds of
+        // its factors, hence the upper ones.
+        let most = shape.max_positions;
+        for assertion in [
+            "tokens >= 1".to_owned(),
+            format!("tokens <= {most}"),
+            format!("past >= {ZERO_SLOTS}"),
+            format!("past <= {}", ZERO_SLOTS + most),
+        ] {
+            model.symbols.add_assertion(&assertion).map_err(load)?;
         }
         let tokens = TDim::from(model.symbols.sym("tokens"));
         let positions = TDim::from(model.symbols.sym("past")) + tokens.clone();
-        let bias = f32::fact([1.to_dim(), 1.to_dim(), tokens, positions]);
+        let bias = f32::fact([1.to_dim(), shape.heads.to_dim(), tokens, positions]);
         model.set_input_fact(BIAS_INPUT, bias.into()).map_err(load)?;
         let mut model = model.into_optimized().map_err(load)?;
         pack_weights_once(&mut model).map_err(load)?;
@@ -138,12 +155,12 @@ impl Network {
         self.shape
     }
 
-    /// An empty cache (just the masked zero slot).
+    /// An empty cache (just the masked zero slots).
     pub fn new_cache(&self) -> Result<Cache, ModelError> {
         let fail = |e: TractError| ModelError::Run(format!("{e:#}"));
         let Shape { layers, heads, head_width, .. } = self.shape;
         let past = (0..2 * layers)
-            .map(|_| Tensor::zero::<f32>(&[1, heads, 1, head_width]))
+            .map(|_| Tensor::zero::<f32>(&[1, heads, ZERO_SLOTS, head_width]))
             .collect::<TractResult<Vec<_>>>()
             .map_err(fail)?;
         Ok(Cache { past, positions: 0, state: self.plan.spawn().map_err(fail)? })
@@ -174,20 +191,22 @@ impl Network {
     fn run(&self, cache: &mut Cache, tokens: &[TokenId]) -> Result<Vec<f32>, ModelError> {
         let run = |e: TractError| ModelError::Run(format!("{e:#}"));
         let new = tokens.len();
-        let past_slots = cache.positions + 1;
+        let past_slots = ZERO_SLOTS + cache.positions;
         let total = past_slots + new;
         let ids: Vec<i64> = tokens.iter().map(|t| i64::from(*t)).collect();
         let positions: Vec<i64> = (cache.positions..cache.positions + new).map(|p| p as i64).collect();
-        let mut bias = vec![0f32; new * total];
+        let mut one_head = vec![0f32; new * total];
         for query in 0..new {
-            let row = &mut bias[query * total..(query + 1) * total];
-            row[0] = MASKED;
+            let row = &mut one_head[query * total..(query + 1) * total];
+            row[..ZERO_SLOTS].fill(MASKED);
             row[past_slots + query + 1..].fill(MASKED);
         }
+        let heads = self.shape.heads;
+        let bias = one_head.repeat(heads);
         let mut inputs = tvec![
             Tensor::from_shape(&[1, new], &ids).map_err(run)?.into(),
             Tensor::from_shape(&[1, new], &positions).map_err(run)?.into(),
-            Tensor::from_shape(&[1, 1, new, total], &bias).map_err(run)?.into(),
+            Tensor::from_shape(&[1, heads, new, total], &bias).map_err(run)?.into(),
         ];
         inputs.extend(cache.past.drain(..).map(TValue::from));
         let mut outputs = cache.state.run(inputs).map_err(run)?.into_iter();

@@ -29,10 +29,12 @@ const BIAS_INPUT: usize = 2;
 
 /// Zero slots at the start of every layer's cache, masked by the bias for every query.
 ///
-/// One would keep every tensor non-empty. Eight let tract prove that one head's attention scores
-/// ([`tokens`, `past + tokens`] with `past >= 8`) hold at least 32 numbers, which it wants before it
-/// adds the bias through its SIMD path (`OptAddUnicast`) rather than a generic broadcasting loop;
-/// the bias is therefore handed in per head, the shape of the scores it is added to. A masked
+/// One would keep every tensor non-empty. Eight let tract prove that the attention scores of the
+/// bundled model's four heads (4 × `tokens` × `past + tokens`, with `past >= 8`) hold at least 32
+/// numbers, which it wants before it adds the bias through its SIMD path (`OptAddUnicast`) rather
+/// than a generic broadcasting loop (a model with fewer heads would need more slots for the same
+/// proof; with too few, the bias only falls back to the slower loop). The bias is therefore handed
+/// in per head, the shape of the scores it is added to. A masked
 /// slot costs each query one more score, and changes no logit (its weight after the softmax is 0).
 const ZERO_SLOTS: usize = 8;
 
